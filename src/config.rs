@@ -1,0 +1,199 @@
+//! The TOML configuration: schema, defaults, and checks. Unknown keys are errors that name the
+//! key, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::name;
+
+/// The whole configuration, with zone file paths already resolved against the config's directory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to serve on, UDP and TCP on each.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Cap on the EDNS UDP payload we answer with and advertise (RFC 6891 §6.2.5).
+    #[serde(default = "default_udp_payload")]
+    pub edns_udp_payload: u16,
+    /// Seconds a TCP connection may stay idle before it is closed (RFC 7766 §6.2.3).
+    #[serde(default = "default_tcp_idle_timeout")]
+    pub tcp_idle_timeout: u64,
+    /// Concurrent TCP connections; further ones wait in the listen backlog.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
+    /// Reload a zone when one of its files changes.
+    #[serde(default)]
+    pub watch: bool,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::Plain,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// The zone's apex as written (`e164.arpa.`).
+    pub apex: String,
+    /// The master file; relative paths are taken from the config file's directory.
+    pub file: PathBuf,
+}
+
+impl ZoneConfig {
+    /// The apex in lower-cased wire form.
+    pub fn apex_wire(&self) -> Vec<u8> {
+        // Checked in `Config::load`.
+        name::to_lowercase(&name::parse(self.apex.as_bytes(), name::ROOT).unwrap_or_default())
+    }
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec!["127.0.0.1:5353".parse().expect("literal address")]
+}
+fn default_udp_payload() -> u16 {
+    1232
+}
+fn default_tcp_idle_timeout() -> u64 {
+    10
+}
+fn default_tcp_max_connections() -> usize {
+    256
+}
+fn default_log_level() -> String {
+    "info".to_string()
+}
+
+impl Config {
+    /// Reads, parses and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, dir).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses config text; relative zone files are resolved against `dir`.
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, String> {
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.listen.is_empty() {
+            return Err("listen: give at least one address".to_string());
+        }
+        if config.edns_udp_payload < 512 {
+            return Err(format!(
+                "edns_udp_payload = {}: must be at least 512 (RFC 6891 §6.2.5)",
+                config.edns_udp_payload
+            ));
+        }
+        if config.tcp_max_connections == 0 {
+            return Err("tcp_max_connections must be at least 1".to_string());
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&config.log.level.as_str()) {
+            return Err(format!(
+                "log.level = {:?}: expected error, warn, info, debug or trace",
+                config.log.level
+            ));
+        }
+        let mut seen = Vec::new();
+        for zone in &mut config.zones {
+            if !zone.apex.ends_with('.') {
+                return Err(format!(
+                    "zone apex {:?} must be absolute (end with a dot)",
+                    zone.apex
+                ));
+            }
+            name::parse(zone.apex.as_bytes(), name::ROOT)
+                .map_err(|e| format!("zone apex {:?}: {e}", zone.apex))?;
+            let apex = zone.apex_wire();
+            if seen.contains(&apex) {
+                return Err(format!("zone {} is configured twice", zone.apex));
+            }
+            seen.push(apex);
+            if zone.file.is_relative() {
+                zone.file = dir.join(&zone.file);
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse(
+            "listen = [\"127.0.0.1:53\"]\nlisten_udp = 1\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("listen_udp"), "{err}");
+        let err = Config::parse(
+            "[[zone]]\napex = \"e164.arpa.\"\nfile = \"x\"\nstrict = 1\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("strict"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_relative_files() {
+        let c = Config::parse(
+            "[[zone]]\napex = \"E164.arpa.\"\nfile = \"z/e.zone\"\n",
+            Path::new("/etc/enumd"),
+        )
+        .unwrap();
+        assert_eq!(c.edns_udp_payload, 1232);
+        assert_eq!(c.zones[0].file, PathBuf::from("/etc/enumd/z/e.zone"));
+        assert_eq!(c.zones[0].apex_wire(), b"\x04e164\x04arpa\x00".to_vec());
+        assert!(!c.watch);
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        assert!(
+            Config::parse("edns_udp_payload = 100", Path::new("."))
+                .unwrap_err()
+                .contains("512")
+        );
+        assert!(
+            Config::parse(
+                "[[zone]]\napex = \"e164.arpa\"\nfile = \"x\"",
+                Path::new(".")
+            )
+            .unwrap_err()
+            .contains("absolute")
+        );
+        assert!(Config::parse("[log]\nformat = \"xml\"", Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! The answer to one question over one snapshot: RFC 1034 §4.3.2 with RFC 4592 wildcards.
+//!
+//! Pure: no sockets, no clocks, no allocation beyond the answer's short lists, so every rule is
+//! tested directly and the same code serves UDP, TCP and benchmarks.
+
+use std::sync::Arc;
+
+use crate::name;
+use crate::zone::{NodeRef, Zone};
+use crate::zonefile::rtype;
+
+/// Every zone served at one moment. Immutable once published; a reload builds a new one.
+#[derive(Default)]
+pub struct Snapshot {
+    pub zones: Vec<Arc<Zone>>,
+}
+
+impl Snapshot {
+    /// The zone with the longest apex that holds `lower_name`.
+    pub fn find_zone(&self, lower_name: &[u8]) -> Option<&Zone> {
+        self.zones
+            .iter()
+            .filter(|z| name::is_at_or_below(lower_name, &z.apex))
+            .max_by_key(|z| z.apex.len())
+            .map(|z| &**z)
+    }
+}
+
+/// Response codes this server sends (RFC 1035 §4.1.1, RFC 6891 §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rcode {
+    NoError = 0,
+    FormErr = 1,
+    ServFail = 2,
+    NxDomain = 3,
+    NotImp = 4,
+    Refused = 5,
+    /// Extended: 16, carried as 1 in the OPT record's upper bits.
+    BadVers = 16,
+}
+
+/// Whose spelling an owner name has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// The question's name from this byte offset on, as the client spelled it (0x20 kept).
+    Query(usize),
+    /// A name held in the zone (a CNAME target, an NS target, the apex).
+    Zone(&'a [u8]),
+}
+
+/// One RRset placed in a section.
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    pub owner: Owner<'a>,
+    pub zone: &'a Zone,
+    pub rrset: u32,
+    pub ttl: u32,
+    /// For additional records: must the response carry it, or else be truncated? RFC 9471 §3.1
+    /// makes in-domain glue of a referral required.
+    pub required: bool,
+}
+
+/// What to send back, apart from header copying and encoding.
+pub struct Answer<'a> {
+    pub rcode: Rcode,
+    pub authoritative: bool,
+    pub answer: Vec<Entry<'a>>,
+    pub authority: Vec<Entry<'a>>,
+    pub additional: Vec<Entry<'a>>,
+}
+
+impl Answer<'_> {
+    pub fn error(rcode: Rcode) -> Self {
+        Self {
+            rcode,
+            authoritative: false,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
+    }
+}
+
+/// A CNAME chain longer than this is cut short (loops included).
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// Answers `qtype` for `qname` (wire form, as the client spelled it) from `snapshot`.
+pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a> {
+    let lower = name::to_lowercase(qname);
+    let Some(zone) = snapshot.find_zone(&lower) else {
+        return Answer::error(Rcode::Refused);
+    };
+    let mut answer = Answer {
+        rcode: Rcode::NoError,
+        authoritative: true,
+        answer: Vec::new(),
+        authority: Vec::new(),
+        additional: Vec::new(),
+    };
+    resolve(zone, &lower, Spelling::Query, qtype, &mut answer, 0);
+    answer
+}
+
+/// Where the name being resolved comes from: the question, or a CNAME target in the zone.
+#[derive(Clone, Copy)]
+enum Spelling<'a> {
+    Query,
+    Zone(&'a [u8]),
+}
+
+impl<'a> Spelling<'a> {
+    fn owner(self, offset: usize) -> Owner<'a> {
+        match self {
+            Self::Query => Owner::Query(offset),
+            Self::Zone(n) => Owner::Zone(&n[offset..]),
+        }
+    }
+}
+
+/// The outcome of walking the trie for one name.
+enum Found {
+    /// The name exists: here is its node.
+    Exact(NodeRef),
+    /// The name does not exist, and the closest encloser has a `*` child (RFC 4592 §3.3.1).
+    Wildcard(NodeRef),
+    /// A zone cut at or above the name; the cut's owner starts at this byte offset.
+    Cut(NodeRef, usize),
+    NxDomain,
+}
+
+/// RFC 1034 §4.3.2 step 3 for one name: walk down from the apex, label by label.
+fn find(zone: &Zone, lower: &[u8], qtype: u16) -> Found {
+    let offsets = name::label_offsets(lower);
+    let apex_labels = name::label_count(&zone.apex);
+    let below = offsets.len() - apex_labels;
+    let name_at = |k: usize| offsets.get(k).copied().unwrap_or(lower.len() - 1);
+    let mut node = zone.apex_node();
+    for depth in 0..below {
+        let idx = below - 1 - depth;
+        if depth > 0 && zone.is_cut(node) {
+            return Found::Cut(node, name_at(idx + 1));
+        }
+        let at = offsets[idx];
+        let label = &lower[at + 1..at + 1 + lower[at] as usize];
+        match zone.child(node, label, &lower[at..]) {
+            Some(child) => node = child,
+            None => {
+                // `node` is the closest encloser; only its own `*` child may synthesize.
+                return match zone.wildcard_child(node, &lower[name_at(idx + 1)..]) {
+                    Some(w) => Found::Wildcard(w),
+                    None => Found::NxDomain,
+                };
+            }
+        }
+    }
+    // RFC 4035 §3.1.4.1 aside, DS at a cut belongs to the parent side: answer it here.
+    if below > 0 && zone.is_cut(node) && qtype != rtype::DS {
+        return Found::Cut(node, 0);
+    }
+    Found::Exact(node)
+}
+
+fn resolve<'a>(
+    zone: &'a Zone,
+    lower: &[u8],
+    spelling: Spelling<'a>,
+    qtype: u16,
+    out: &mut Answer<'a>,
+    chain: usize,
+) {
+    let node = match find(zone, lower, qtype) {
+        Found::Exact(n) | Found::Wildcard(n) => n,
+        Found::Cut(cut, offset) => return referral(zone, cut, lower, spelling.owner(offset), out),
+        Found::NxDomain => {
+            out.rcode = Rcode::NxDomain;
+            return negative(zone, out);
+        }
+    };
+    let owner = spelling.owner(0);
+    let entry = |rrset: u32| Entry {
+        owner,
+        zone,
+        rrset,
+        ttl: zone.rrset_info(rrset).ttl,
+        required: false,
+    };
+    if qtype == rtype::ANY {
+        let sets = zone.rrsets_at(node);
+        if sets.is_empty() {
+            return negative(zone, out);
+        }
+        out.answer.extend(sets.iter().map(|&s| entry(s)));
+        return;
+    }
+    if let Some(set) = zone.rrset(node, qtype) {
+        out.answer.push(entry(set));
+        if qtype == rtype::NS {
+            add_addresses(zone, set, None, out);
+        }
+        return;
+    }
+    if let Some(cname) = zone
+        .rrset(node, rtype::CNAME)
+        .filter(|_| zone.has_cname(node))
+    {
+        out.answer.push(entry(cname));
+        let Some(target) = zone.rdatas(cname).next() else {
+            return;
+        };
+        let target_lower = name::to_lowercase(target);
+        // RFC 1034 §4.3.2 step 3a: restart at the target if it is in this zone.
+        if chain + 1 < MAX_CNAME_CHAIN && name::is_at_or_below(&target_lower, &zone.apex) {
+            resolve(
+                zone,
+                &target_lower,
+                Spelling::Zone(target),
+                qtype,
+                out,
+                chain + 1,
+            );
+        }
+        return;
+    }
+    negative(zone, out);
+}
+
+/// NODATA or NXDOMAIN: the SOA in authority with the negative TTL (RFC 2308 §3).
+fn negative<'a>(zone: &'a Zone, out: &mut Answer<'a>) {
+    out.authority.push(Entry {
+        owner: Owner::Zone(&zone.apex),
+        zone,
+        rrset: zone.soa(),
+        ttl: zone.negative_ttl,
+        required: false,
+    });
+}
+
+/// RFC 1034 §4.3.2 step 3b: the cut's NS RRset in authority, addresses of its in-zone targets
+/// in additional, AA clear unless an answer was already given.
+fn referral<'a>(
+    zone: &'a Zone,
+    cut: NodeRef,
+    lower: &[u8],
+    owner: Owner<'a>,
+    out: &mut Answer<'a>,
+) {
+    let Some(ns) = zone.rrset(cut, rtype::NS) else {
+        return;
+    };
+    out.authoritative = !out.answer.is_empty();
+    out.authority.push(Entry {
+        owner,
+        zone,
+        rrset: ns,
+        ttl: zone.rrset_info(ns).ttl,
+        required: false,
+    });
+    let cut_name = match owner {
+        Owner::Query(offset) => &lower[offset..],
+        Owner::Zone(n) => &lower[lower.len() - n.len()..],
+    };
+    add_addresses(zone, ns, Some(cut_name), out);
+}
+
+/// A and AAAA of the NS targets that lie in this zone. Those below `cut` are glue that a
+/// referral must carry (RFC 9471 §3.1); the others are optional.
+fn add_addresses<'a>(zone: &'a Zone, ns: u32, cut: Option<&[u8]>, out: &mut Answer<'a>) {
+    for target in zone.rdatas(ns) {
+        let lower = name::to_lowercase(target);
+        let Some(node) = zone.find_exact(&lower) else {
+            continue;
+        };
+        let required = cut.is_some_and(|c| name::is_at_or_below(&lower, c));
+        for t in [rtype::A, rtype::AAAA] {
+            if let Some(set) = zone.rrset(node, t) {
+                out.additional.push(Entry {
+                    owner: Owner::Zone(target),
+                    zone,
+                    rrset: set,
+                    ttl: zone.rrset_info(set).ttl,
+                    required,
+                });
+            }
+        }
+    }
+}

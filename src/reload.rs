@@ -1,0 +1,201 @@
+//! Loading zones and publishing snapshots. A reload builds new zones off the serving path and
+//! publishes them with one atomic store; a zone that fails to load keeps serving its old data.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use tracing::{error, info};
+
+use crate::config::{Config, ZoneConfig};
+use crate::lookup::Snapshot;
+use crate::name;
+use crate::zone::Zone;
+use crate::zonefile::ZoneError;
+
+/// How often watched files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Loads one configured zone, logging its figures or its errors.
+pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, Vec<ZoneError>> {
+    let started = Instant::now();
+    let zone = Zone::load(&zc.apex_wire(), &zc.file)?;
+    let took = started.elapsed();
+    let s = &zone.stats;
+    info!(
+        zone = %name::to_text(&zone.apex),
+        serial = zone.serial,
+        names = s.names,
+        records = s.records,
+        numbers = s.numbers,
+        load_ms = took.as_millis() as u64,
+        "zone loaded"
+    );
+    info!(
+        zone = %name::to_text(&zone.apex),
+        trie_nodes = s.trie_nodes,
+        side_names = s.side_names,
+        node_bytes = s.node_bytes,
+        rdata_bytes = s.rdata_bytes,
+        rrset_bytes = s.rrset_bytes,
+        bytes_per_number = (s.total_bytes() as f64 / s.numbers.max(1) as f64).round() as u64,
+        "zone memory"
+    );
+    Ok(Arc::new(zone))
+}
+
+fn log_errors(zc: &ZoneConfig, errors: &[ZoneError], keeping_old: bool) {
+    for e in errors {
+        error!("{e}");
+    }
+    if keeping_old {
+        error!(zone = %zc.apex, errors = errors.len(), "zone not reloaded; the previous version keeps serving");
+    } else {
+        error!(zone = %zc.apex, errors = errors.len(), "zone not loaded; queries for it are refused");
+    }
+}
+
+/// The zones as configured, each with the version currently served (if any ever loaded).
+pub struct ZoneSet {
+    config: Vec<ZoneConfig>,
+    loaded: Vec<Option<Arc<Zone>>>,
+    /// Per zone: the files it was read from, with what they looked like then.
+    stamps: Vec<Vec<(PathBuf, Option<Stamp>)>>,
+}
+
+/// What identifies a version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: SystemTime,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &PathBuf) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: m.modified().ok()?,
+        len: m.len(),
+        inode: m.ino(),
+    })
+}
+
+impl ZoneSet {
+    /// Loads every configured zone. Zones that fail are logged and left out.
+    pub fn load(config: &Config) -> Self {
+        let mut set = Self {
+            config: config.zones.clone(),
+            loaded: vec![None; config.zones.len()],
+            stamps: vec![Vec::new(); config.zones.len()],
+        };
+        for i in 0..set.config.len() {
+            set.reload_zone(i);
+        }
+        set
+    }
+
+    /// The snapshot to publish: every zone that has a loaded version.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            zones: self.loaded.iter().flatten().cloned().collect(),
+        }
+    }
+
+    /// Rebuilds zone `i`; on failure the old version stays. Returns true if it changed.
+    fn reload_zone(&mut self, i: usize) -> bool {
+        let zc = &self.config[i];
+        // Stamp before reading, so a write during the load triggers another reload.
+        let mut files = vec![zc.file.clone()];
+        if let Some(old) = &self.loaded[i] {
+            files.extend(old.files.iter().cloned());
+        }
+        let before: Vec<_> = files.iter().map(|f| (f.clone(), stamp(f))).collect();
+        match load_zone(zc) {
+            Ok(zone) => {
+                self.stamps[i] = zone
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let s = before.iter().find(|(p, _)| p == f).and_then(|(_, s)| *s);
+                        (f.clone(), s.or_else(|| stamp(f)))
+                    })
+                    .collect();
+                self.loaded[i] = Some(zone);
+                true
+            }
+            Err(errors) => {
+                log_errors(zc, &errors, self.loaded[i].is_some());
+                self.stamps[i] = before;
+                false
+            }
+        }
+    }
+
+    /// Rebuilds every zone (SIGHUP). Returns true if any changed.
+    pub fn reload_all(&mut self) -> bool {
+        let mut changed = false;
+        for i in 0..self.config.len() {
+            changed |= self.reload_zone(i);
+        }
+        changed
+    }
+
+    /// Rebuilds the zones whose files changed since they were read. Returns true if any did.
+    pub fn reload_changed(&mut self) -> bool {
+        let mut changed = false;
+        for i in 0..self.config.len() {
+            let stale = self.stamps[i].iter().any(|(f, s)| stamp(f) != *s);
+            if stale {
+                info!(zone = %self.config[i].apex, "zone file changed, reloading");
+                changed |= self.reload_zone(i);
+            }
+        }
+        changed
+    }
+}
+
+/// Reloads on SIGHUP, and on file changes when `watch` is on, until the process ends. Loading
+/// runs on a blocking thread so the serving threads never wait for it.
+pub async fn run(mut zones: ZoneSet, store: Arc<ArcSwap<Snapshot>>, watch: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot listen for SIGHUP: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let all = tokio::select! {
+            _ = hangup.recv() => true,
+            _ = tick.tick(), if watch => false,
+        };
+        if all {
+            info!("SIGHUP: reloading all zones");
+        }
+        let store = store.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let changed = if all {
+                zones.reload_all()
+            } else {
+                zones.reload_changed()
+            };
+            if changed {
+                store.store(Arc::new(zones.snapshot()));
+            }
+            zones
+        })
+        .await;
+        zones = match result {
+            Ok(z) => z,
+            Err(e) => {
+                error!("reload task failed: {e}");
+                return;
+            }
+        };
+    }
+}

@@ -1,0 +1,321 @@
+//! From request bytes to response bytes: decoding (hickory-proto), header and EDNS policy, and
+//! an encoder that writes answers straight from the zone's wire-form RDATA.
+//!
+//! Truncation follows NSD and Knot: a UDP response that does not fit is sent with TC set and
+//! empty sections (RFC 2181 §9), so the client retries over TCP and never acts on part of an
+//! RRset. Optional additional records are dropped instead of truncating.
+
+use hickory_proto::op::{Message, OpCode};
+
+use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
+use crate::name;
+use crate::zonefile::rtype;
+
+/// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Serving settings the encoder needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest EDNS UDP payload we answer with and advertise.
+    pub udp_payload_cap: u16,
+}
+
+const HEADER_LEN: usize = 12;
+/// An OPT RR with no options: root owner, type, class, TTL, RDLENGTH.
+const OPT_LEN: usize = 11;
+const CLASS_IN: u16 = 1;
+
+/// What the request said about EDNS (RFC 6891 §6.1.3).
+#[derive(Clone, Copy)]
+struct Edns {
+    payload: u16,
+    version: u8,
+    dnssec_ok: bool,
+}
+
+/// Answers one request. Writes the response into `out` and returns true, or returns false when
+/// nothing should be sent (too short to carry an ID, or itself a response).
+pub fn respond(
+    snapshot: &Snapshot,
+    request: &[u8],
+    transport: Transport,
+    limits: Limits,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    if request.len() < HEADER_LEN {
+        return false;
+    }
+    let id = [request[0], request[1]];
+    let flags = request[2];
+    if flags & 0x80 != 0 {
+        return false; // QR set: never answer a response (reflection loops).
+    }
+    // Byte 2 of the response: QR, the request's opcode and RD; byte 3: CD copied.
+    let opcode_rd = 0x80 | (flags & 0x79);
+    let cd = request[3] & 0x10;
+
+    let Ok(message) = Message::from_vec(request) else {
+        header(out, id, opcode_rd, cd, Rcode::FormErr, false);
+        return true;
+    };
+    let edns = message.edns.as_ref().map(|e| Edns {
+        payload: e.max_payload(),
+        version: e.version(),
+        dnssec_ok: e.flags().dnssec_ok,
+    });
+    let [query] = &message.queries[..] else {
+        header(out, id, opcode_rd, cd, Rcode::FormErr, false);
+        finish_edns(out, edns, Rcode::FormErr, limits);
+        return true;
+    };
+    let mut qname = Vec::with_capacity(64);
+    for label in query.name().iter() {
+        qname.push(label.len() as u8);
+        qname.extend_from_slice(label);
+    }
+    qname.push(0);
+    let qtype = u16::from(query.query_type());
+    let qclass = u16::from(query.query_class());
+
+    let answer = if message.metadata.op_code != OpCode::Query {
+        Answer::error(Rcode::NotImp)
+    } else if edns.is_some_and(|e| e.version > 0) {
+        Answer::error(Rcode::BadVers)
+    } else if qclass != CLASS_IN {
+        Answer::error(Rcode::Refused)
+    } else if matches!(qtype, rtype::AXFR | rtype::IXFR) {
+        // Zone transfers are not served yet.
+        Answer::error(Rcode::Refused)
+    } else if qtype == rtype::OPT {
+        Answer::error(Rcode::FormErr)
+    } else {
+        lookup::lookup(snapshot, &qname, qtype)
+    };
+
+    let limit = match (transport, edns) {
+        (Transport::Tcp, _) => 65_535,
+        (Transport::Udp, None) => 512,
+        (Transport::Udp, Some(e)) => usize::from(e.payload.min(limits.udp_payload_cap).max(512)),
+    };
+    let reserve = if edns.is_some() { OPT_LEN } else { 0 };
+    Encoder::encode(
+        out,
+        id,
+        opcode_rd,
+        cd,
+        &qname,
+        qtype,
+        qclass,
+        &answer,
+        limit - reserve,
+    );
+    finish_edns(out, edns, answer.rcode, limits);
+    true
+}
+
+/// A header with no records.
+fn header(out: &mut Vec<u8>, id: [u8; 2], opcode_rd: u8, cd: u8, rcode: Rcode, aa: bool) {
+    out.clear();
+    out.extend_from_slice(&id);
+    out.push(opcode_rd | if aa { 0x04 } else { 0 });
+    out.push(cd | (rcode as u8 & 0x0f));
+    out.extend_from_slice(&[0; 8]);
+}
+
+/// Appends the OPT record when the request had one (RFC 6891 §7), carrying the upper bits of an
+/// extended RCODE and the DO bit copied (RFC 3225 §3).
+fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, limits: Limits) {
+    let Some(e) = edns else {
+        return;
+    };
+    out.push(0);
+    out.extend_from_slice(&rtype::OPT.to_be_bytes());
+    out.extend_from_slice(&limits.udp_payload_cap.max(512).to_be_bytes());
+    out.push(((rcode as u16) >> 4) as u8);
+    out.push(0); // version 0
+    out.push(if e.dnssec_ok { 0x80 } else { 0 });
+    out.push(0);
+    out.extend_from_slice(&[0, 0]);
+    let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
+    out[10..12].copy_from_slice(&arcount.to_be_bytes());
+}
+
+/// Writes a response with RFC 1035 §4.1.4 name compression.
+struct Encoder<'o, 'n> {
+    out: &'o mut Vec<u8>,
+    /// Names already written: (offset in `out`, the name from there on, uncompressed).
+    names: Vec<(u16, &'n [u8])>,
+    limit: usize,
+}
+
+/// The section entries do not fit.
+struct Overflow;
+
+impl<'o, 'n> Encoder<'o, 'n> {
+    #[allow(clippy::too_many_arguments)]
+    fn encode(
+        out: &'o mut Vec<u8>,
+        id: [u8; 2],
+        opcode_rd: u8,
+        cd: u8,
+        qname: &'n [u8],
+        qtype: u16,
+        qclass: u16,
+        answer: &'n Answer<'n>,
+        limit: usize,
+    ) {
+        header(out, id, opcode_rd, cd, answer.rcode, answer.authoritative);
+        let mut enc = Encoder {
+            out,
+            names: Vec::with_capacity(16),
+            limit,
+        };
+        // The question, copied with the client's spelling (RFC 4343 §4).
+        enc.out[5] = 1;
+        for off in name::label_offsets(qname) {
+            enc.names.push(((HEADER_LEN + off) as u16, &qname[off..]));
+        }
+        enc.out.extend_from_slice(qname);
+        enc.out.extend_from_slice(&qtype.to_be_bytes());
+        enc.out.extend_from_slice(&qclass.to_be_bytes());
+        let after_question = enc.out.len();
+
+        let sections = (|| {
+            let an = enc.section(&answer.answer)?;
+            let ns = enc.section(&answer.authority)?;
+            let mut ar = 0;
+            for entry in &answer.additional {
+                let (mark, names) = (enc.out.len(), enc.names.len());
+                match enc.rrset(entry) {
+                    Ok(n) => ar += n,
+                    Err(Overflow) if entry.required => return Err(Overflow),
+                    Err(Overflow) => {
+                        enc.out.truncate(mark);
+                        enc.names.truncate(names);
+                    }
+                }
+            }
+            Ok((an, ns, ar))
+        })();
+        match sections {
+            Ok((an, ns, ar)) => {
+                enc.out[6..8].copy_from_slice(&an.to_be_bytes());
+                enc.out[8..10].copy_from_slice(&ns.to_be_bytes());
+                enc.out[10..12].copy_from_slice(&ar.to_be_bytes());
+            }
+            Err(Overflow) => {
+                enc.out.truncate(after_question);
+                enc.out[2] |= 0x02; // TC
+            }
+        }
+    }
+
+    fn section(&mut self, entries: &'n [Entry<'n>]) -> Result<u16, Overflow> {
+        let mut count = 0;
+        for e in entries {
+            count += self.rrset(e)?;
+        }
+        Ok(count)
+    }
+
+    /// Writes every record of one RRset; returns how many.
+    fn rrset(&mut self, e: &Entry<'n>) -> Result<u16, Overflow> {
+        let set = e.zone.rrset_info(e.rrset);
+        let mut count = 0;
+        for rdata in e.zone.rdatas(e.rrset) {
+            match e.owner {
+                Owner::Query(offset) => {
+                    let ptr = 0xc000 | (HEADER_LEN + offset) as u16;
+                    self.out.extend_from_slice(&ptr.to_be_bytes());
+                }
+                Owner::Zone(n) => self.name(n),
+            }
+            self.out.extend_from_slice(&set.rtype.to_be_bytes());
+            self.out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            self.out.extend_from_slice(&e.ttl.to_be_bytes());
+            let len_at = self.out.len();
+            self.out.extend_from_slice(&[0, 0]);
+            self.rdata(set.rtype, rdata);
+            let len = (self.out.len() - len_at - 2) as u16;
+            self.out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
+            if self.out.len() > self.limit {
+                return Err(Overflow);
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// RDATA, compressing the names of the types RFC 1035 defines (RFC 3597 §4 forbids it for
+    /// later types such as NAPTR and SRV).
+    fn rdata(&mut self, t: u16, rdata: &'n [u8]) {
+        match t {
+            rtype::NS | rtype::CNAME | rtype::PTR => self.name(rdata),
+            rtype::MX if rdata.len() > 2 => {
+                self.out.extend_from_slice(&rdata[..2]);
+                self.name(&rdata[2..]);
+            }
+            rtype::SOA => {
+                let mname_len = wire_name_len(rdata);
+                let rname_len = wire_name_len(&rdata[mname_len..]);
+                self.name(&rdata[..mname_len]);
+                self.name(&rdata[mname_len..mname_len + rname_len]);
+                self.out.extend_from_slice(&rdata[mname_len + rname_len..]);
+            }
+            _ => self.out.extend_from_slice(rdata),
+        }
+    }
+
+    /// Writes a name, pointing at the longest suffix already written.
+    fn name(&mut self, n: &'n [u8]) {
+        for off in name::label_offsets(n) {
+            let suffix = &n[off..];
+            if let Some(&(at, _)) = self
+                .names
+                .iter()
+                .find(|(_, known)| name::eq_ignore_case(known, suffix))
+            {
+                let start = self.out.len();
+                self.out.extend_from_slice(&n[..off]);
+                self.out.extend_from_slice(&(0xc000 | at).to_be_bytes());
+                self.remember(n, off, start);
+                return;
+            }
+        }
+        let start = self.out.len();
+        self.out.extend_from_slice(n);
+        self.remember(n, n.len(), start);
+    }
+
+    /// Registers as compression targets the suffixes of `n` that begin before byte `upto` of it,
+    /// `n` having been written from offset `start`.
+    fn remember(&mut self, n: &'n [u8], upto: usize, start: usize) {
+        for off in name::label_offsets(n) {
+            if off >= upto {
+                break;
+            }
+            let at = start + off;
+            if at < 0x3fff {
+                self.names.push((at as u16, &n[off..]));
+            }
+        }
+    }
+}
+
+/// Length of the uncompressed wire name at the start of `bytes`.
+fn wire_name_len(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    while let Some(&len) = bytes.get(pos) {
+        pos += 1 + len as usize;
+        if len == 0 {
+            break;
+        }
+    }
+    pos.min(bytes.len())
+}

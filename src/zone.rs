@@ -1,0 +1,711 @@
+//! An immutable, compact zone: the ENUM part (single-digit and `*` labels below the apex) in an
+//! arena digit trie, every other name in a small side table, RDATA stored once.
+//!
+//! A zone of N numbers has about 4.6 N names, 3.6 N of them empty non-terminals, so the trie
+//! node is 12 bytes and carries no pointers; a node's children lie next to each other in the
+//! arena and are found by a bitmap and a popcount. RRsets and RDATA live in flat arrays.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+
+use hashbrown::HashTable;
+
+use crate::name;
+use crate::zonefile::{self, Pos, Record, ZoneError, rtype};
+
+/// "No data here" in [`Node::data`] and the side table.
+pub const NONE: u32 = u32::MAX;
+
+/// Bit of [`Node::bits`] for the `*` child; bits 0–9 are the digits.
+const WILDCARD_BIT: u16 = 1 << 10;
+/// The node owns an NS RRset and is not the apex: a zone cut (RFC 1034 §4.2.1).
+const CUT_BIT: u16 = 1 << 15;
+/// The node owns a CNAME.
+const CNAME_BIT: u16 = 1 << 14;
+const CHILD_MASK: u16 = 0x07ff;
+
+/// Names deeper than this many digit labels below the apex go to the side table.
+const MAX_TRIE_DEPTH: usize = 32;
+
+/// One name of the digit trie.
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    /// Index into [`Zone::lists`] of this name's RRsets, or [`NONE`] for an empty non-terminal.
+    data: u32,
+    /// Index of the first child in the arena; the others follow in label order.
+    children: u32,
+    /// Which children exist (bits 0–10) and flags (cut, CNAME).
+    bits: u16,
+}
+
+/// A place in the zone's name space: a trie node or a side-table name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRef {
+    Trie(u32),
+    /// Data list of a side-table name (its key is the name itself).
+    Side(u32),
+}
+
+/// One RRset: all records of one type at one name, with a single TTL (RFC 2181 §5.2).
+#[derive(Clone, Copy, Debug)]
+pub struct RRset {
+    pub rtype: u16,
+    count: u16,
+    pub ttl: u32,
+    /// Index into [`Zone::members`] of the first RDATA offset.
+    first: u32,
+}
+
+/// A loaded zone. Immutable once built.
+pub struct Zone {
+    /// Lower-cased apex in wire form.
+    pub apex: Vec<u8>,
+    nodes: Vec<Node>,
+    side: HashMap<Box<[u8]>, u32>,
+    /// Per name: `[count, rrset ids…]`.
+    lists: Vec<u32>,
+    rrsets: Vec<RRset>,
+    /// Per RRset member: offset of its RDATA in `pool`.
+    members: Vec<u32>,
+    /// Interned RDATA: `[u16 length][bytes]` each.
+    pool: Vec<u8>,
+    soa: u32,
+    pub serial: u32,
+    /// RFC 2308 §5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
+    pub negative_ttl: u32,
+    pub stats: ZoneStats,
+    /// Every file read to build this zone, for change watching.
+    pub files: Vec<PathBuf>,
+}
+
+/// Figures for logs and `enumd check`.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneStats {
+    /// Names holding data (empty non-terminals not counted).
+    pub names: usize,
+    pub records: usize,
+    /// Names in the trie whose full digit string holds a NAPTR (not a wildcard).
+    pub numbers: usize,
+    pub trie_nodes: usize,
+    pub side_names: usize,
+    pub node_bytes: usize,
+    pub rdata_bytes: usize,
+    pub rrset_bytes: usize,
+}
+
+impl ZoneStats {
+    /// Bytes of all the zone's arrays, the side table estimated.
+    pub fn total_bytes(&self) -> usize {
+        self.node_bytes + self.rdata_bytes + self.rrset_bytes
+    }
+}
+
+impl Zone {
+    /// Reads and builds a zone from its master file. All problems are returned, each with its
+    /// file and line; a zone with any error is not built.
+    pub fn load(apex: &[u8], path: &Path) -> Result<Self, Vec<ZoneError>> {
+        let mut builder = ZoneBuilder::new(apex);
+        let mut errors = Vec::new();
+        let files = zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
+            errors.push(e)
+        });
+        let file_pos = Pos {
+            file: path.into(),
+            line: 0,
+        };
+        match builder.finish(&file_pos) {
+            Ok(mut zone) if errors.is_empty() => {
+                zone.files = files;
+                Ok(zone)
+            }
+            Ok(_) => Err(errors),
+            Err(mut more) => {
+                errors.append(&mut more);
+                errors.sort_by(|a, b| (&a.pos.file, a.pos.line).cmp(&(&b.pos.file, b.pos.line)));
+                Err(errors)
+            }
+        }
+    }
+
+    /// The apex node.
+    pub fn apex_node(&self) -> NodeRef {
+        NodeRef::Trie(0)
+    }
+
+    /// The child of `node` whose label is `label`; `full_name` is the child's whole lower-cased
+    /// wire name, used for side-table names.
+    pub fn child(&self, node: NodeRef, label: &[u8], full_name: &[u8]) -> Option<NodeRef> {
+        if let (NodeRef::Trie(i), &[c]) = (node, label) {
+            if let Some(bit) = digit_bit(c) {
+                let n = &self.nodes[i as usize];
+                if n.bits & bit == 0 {
+                    // Side names below a digit node are not in the trie.
+                    return self.side_lookup(full_name);
+                }
+                let before = (n.bits & CHILD_MASK & (bit - 1)).count_ones();
+                return Some(NodeRef::Trie(n.children + before));
+            }
+        }
+        self.side_lookup(full_name)
+    }
+
+    fn side_lookup(&self, full_name: &[u8]) -> Option<NodeRef> {
+        if self.side.is_empty() {
+            return None;
+        }
+        self.side.get(full_name).map(|&d| NodeRef::Side(d))
+    }
+
+    /// The `*` child of `node` (RFC 4592 §2.1.1: the source of synthesis); `node_name` is the
+    /// node's lower-cased wire name.
+    pub fn wildcard_child(&self, node: NodeRef, node_name: &[u8]) -> Option<NodeRef> {
+        if let NodeRef::Trie(i) = node {
+            let n = &self.nodes[i as usize];
+            if n.bits & WILDCARD_BIT != 0 {
+                let before = (n.bits & CHILD_MASK & (WILDCARD_BIT - 1)).count_ones();
+                return Some(NodeRef::Trie(n.children + before));
+            }
+        }
+        if self.side.is_empty() {
+            return None;
+        }
+        let mut star = Vec::with_capacity(node_name.len() + 2);
+        star.extend_from_slice(b"\x01*");
+        star.extend_from_slice(node_name);
+        self.side_lookup(&star)
+    }
+
+    fn data_of(&self, node: NodeRef) -> u32 {
+        match node {
+            NodeRef::Trie(i) => self.nodes[i as usize].data,
+            NodeRef::Side(d) => d,
+        }
+    }
+
+    /// True if the name is a zone cut: it owns NS and is not the apex.
+    pub fn is_cut(&self, node: NodeRef) -> bool {
+        match node {
+            NodeRef::Trie(i) => self.nodes[i as usize].bits & CUT_BIT != 0,
+            NodeRef::Side(_) => self.rrset(node, rtype::NS).is_some(),
+        }
+    }
+
+    /// True if the name owns a CNAME.
+    pub fn has_cname(&self, node: NodeRef) -> bool {
+        match node {
+            NodeRef::Trie(i) => self.nodes[i as usize].bits & CNAME_BIT != 0,
+            NodeRef::Side(_) => self.rrset(node, rtype::CNAME).is_some(),
+        }
+    }
+
+    /// Ids of every RRset at the name (empty for an empty non-terminal).
+    pub fn rrsets_at(&self, node: NodeRef) -> &[u32] {
+        let d = self.data_of(node);
+        if d == NONE {
+            return &[];
+        }
+        let count = self.lists[d as usize] as usize;
+        &self.lists[d as usize + 1..d as usize + 1 + count]
+    }
+
+    /// The RRset of `rtype` at the name.
+    pub fn rrset(&self, node: NodeRef, rtype: u16) -> Option<u32> {
+        self.rrsets_at(node)
+            .iter()
+            .copied()
+            .find(|&id| self.rrsets[id as usize].rtype == rtype)
+    }
+
+    pub fn rrset_info(&self, id: u32) -> &RRset {
+        &self.rrsets[id as usize]
+    }
+
+    /// The RDATA of each record of an RRset, in wire form.
+    pub fn rdatas(&self, id: u32) -> impl Iterator<Item = &[u8]> {
+        let set = self.rrsets[id as usize];
+        self.members[set.first as usize..set.first as usize + set.count as usize]
+            .iter()
+            .map(|&off| {
+                let off = off as usize;
+                let len = u16::from_be_bytes([self.pool[off], self.pool[off + 1]]) as usize;
+                &self.pool[off + 2..off + 2 + len]
+            })
+    }
+
+    /// The apex SOA RRset.
+    pub fn soa(&self) -> u32 {
+        self.soa
+    }
+
+    /// Finds a name exactly, ignoring cuts and wildcards (for glue and CNAME targets).
+    pub fn find_exact(&self, lower_name: &[u8]) -> Option<NodeRef> {
+        let offsets = name::label_offsets(lower_name);
+        let apex_labels = name::label_count(&self.apex);
+        if offsets.len() < apex_labels || !name::is_at_or_below(lower_name, &self.apex) {
+            return None;
+        }
+        let mut node = self.apex_node();
+        for depth in (0..offsets.len() - apex_labels).rev() {
+            let at = offsets[depth];
+            let len = lower_name[at] as usize;
+            node = self.child(node, &lower_name[at + 1..at + 1 + len], &lower_name[at..])?;
+        }
+        Some(node)
+    }
+}
+
+/// Bit for a digit or `*` label byte.
+fn digit_bit(c: u8) -> Option<u16> {
+    match c {
+        b'0'..=b'9' => Some(1 << (c - b'0')),
+        b'*' => Some(WILDCARD_BIT),
+        _ => None,
+    }
+}
+
+/// Key of a name in the trie: one nibble per label from the apex down, most significant first;
+/// digit d is d+1, `*` is 11, 0 ends the name. Sorting keys gives a pre-order walk of the trie.
+type TrieKey = u128;
+
+/// Trie key of the labels below the apex, if they are all digits or `*` and not too many.
+fn trie_key(relative: &[&[u8]]) -> Option<TrieKey> {
+    if relative.len() > MAX_TRIE_DEPTH {
+        return None;
+    }
+    let mut key: TrieKey = 0;
+    for (depth, label) in relative.iter().enumerate() {
+        let nibble = match label {
+            [c @ b'0'..=b'9'] => c - b'0' + 1,
+            [b'*'] => 11,
+            _ => return None,
+        };
+        key |= TrieKey::from(nibble) << (124 - 4 * depth);
+    }
+    Some(key)
+}
+
+fn nibble_at(key: TrieKey, depth: usize) -> u8 {
+    ((key >> (124 - 4 * depth)) & 0xf) as u8
+}
+
+/// Index of a file in [`ZoneBuilder::files`] and a line, to report errors late.
+#[derive(Clone, Copy)]
+struct SrcPos {
+    file: u16,
+    line: u32,
+}
+
+struct PendingRecord {
+    rtype: u16,
+    ttl: u32,
+    rdata: u32,
+    pos: SrcPos,
+}
+
+/// Collects records, then builds the [`Zone`] and checks what only the whole zone shows.
+pub struct ZoneBuilder {
+    apex: Vec<u8>,
+    apex_labels: usize,
+    trie_records: Vec<(TrieKey, PendingRecord)>,
+    side_records: Vec<(Box<[u8]>, PendingRecord)>,
+    pool: Vec<u8>,
+    interned: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    files: Vec<std::sync::Arc<Path>>,
+    errors: Vec<ZoneError>,
+}
+
+impl ZoneBuilder {
+    pub fn new(apex: &[u8]) -> Self {
+        Self {
+            apex: name::to_lowercase(apex),
+            apex_labels: name::label_count(apex),
+            trie_records: Vec::new(),
+            side_records: Vec::new(),
+            pool: Vec::new(),
+            interned: HashTable::new(),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+            files: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn src_pos(&mut self, pos: &Pos) -> SrcPos {
+        let file = match self.files.iter().position(|f| *f == pos.file) {
+            Some(i) => i,
+            None => {
+                self.files.push(pos.file.clone());
+                self.files.len() - 1
+            }
+        };
+        SrcPos {
+            file: file as u16,
+            line: pos.line,
+        }
+    }
+
+    fn pos(&self, p: SrcPos) -> Pos {
+        Pos {
+            file: self.files[p.file as usize].clone(),
+            line: p.line,
+        }
+    }
+
+    /// Stores one RDATA once, returning its offset in the pool.
+    fn intern(&mut self, rdata: &[u8]) -> u32 {
+        let hash = self.hasher.hash_one(rdata);
+        let pool = &self.pool;
+        let stored = |&off: &u32| {
+            let off = off as usize;
+            let len = u16::from_be_bytes([pool[off], pool[off + 1]]) as usize;
+            &pool[off + 2..off + 2 + len]
+        };
+        if let Some(&off) = self.interned.find(hash, |off| stored(off) == rdata) {
+            return off;
+        }
+        let off = self.pool.len() as u32;
+        self.pool
+            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.pool.extend_from_slice(rdata);
+        let (pool, hasher) = (&self.pool, &self.hasher);
+        self.interned.insert_unique(hash, off, |&o| {
+            let o = o as usize;
+            let len = u16::from_be_bytes([pool[o], pool[o + 1]]) as usize;
+            hasher.hash_one(&pool[o + 2..o + 2 + len])
+        });
+        off
+    }
+
+    /// Adds one record as the parser hands it over.
+    pub fn add(&mut self, r: &Record<'_>) {
+        let pos = self.src_pos(r.pos);
+        if !name::is_at_or_below(r.owner, &self.apex) {
+            self.errors.push(ZoneError {
+                pos: r.pos.clone(),
+                reason: format!(
+                    "owner {} is outside the zone {}",
+                    name::to_text(r.owner),
+                    name::to_text(&self.apex)
+                ),
+            });
+            return;
+        }
+        let rdata = self.intern(r.rdata);
+        let pending = PendingRecord {
+            rtype: r.rtype,
+            ttl: r.ttl,
+            rdata,
+            pos,
+        };
+        let all: Vec<&[u8]> = name::labels(r.owner).collect();
+        let relative: Vec<&[u8]> = all[..all.len() - self.apex_labels]
+            .iter()
+            .rev()
+            .copied()
+            .collect();
+        match trie_key(&relative) {
+            Some(key) => self.trie_records.push((key, pending)),
+            None => self.side_records.push((r.owner.into(), pending)),
+        }
+    }
+
+    /// Builds the zone, or returns every zone-level error found.
+    pub fn finish(mut self, file: &Pos) -> Result<Zone, Vec<ZoneError>> {
+        self.trie_records
+            .sort_by(|a, b| (a.0, a.1.rtype, a.1.rdata).cmp(&(b.0, b.1.rtype, b.1.rdata)));
+        self.side_records
+            .sort_by(|a, b| (&a.0, a.1.rtype, a.1.rdata).cmp(&(&b.0, b.1.rtype, b.1.rdata)));
+
+        let mut zone = Zone {
+            apex: self.apex.clone(),
+            nodes: Vec::new(),
+            side: HashMap::new(),
+            lists: Vec::new(),
+            rrsets: Vec::new(),
+            members: Vec::new(),
+            pool: Vec::new(),
+            soa: NONE,
+            serial: 0,
+            negative_ttl: 0,
+            stats: ZoneStats::default(),
+            files: Vec::new(),
+        };
+
+        // Group records by name into RRsets and data lists.
+        let mut trie_data: Vec<(TrieKey, u32, u16)> = Vec::new();
+        let trie_records = std::mem::take(&mut self.trie_records);
+        let mut i = 0;
+        while i < trie_records.len() {
+            let key = trie_records[i].0;
+            let mut j = i;
+            while j < trie_records.len() && trie_records[j].0 == key {
+                j += 1;
+            }
+            let group: Vec<&PendingRecord> = trie_records[i..j].iter().map(|(_, r)| r).collect();
+            let is_apex = key == 0;
+            let (list, flags) = self.make_list(&mut zone, &group, is_apex);
+            if is_number_key(key) && group.iter().any(|r| r.rtype == rtype::NAPTR) {
+                zone.stats.numbers += 1;
+            }
+            trie_data.push((key, list, flags));
+            i = j;
+        }
+        drop(trie_records);
+
+        let side_records = std::mem::take(&mut self.side_records);
+        let mut side_names: HashMap<Box<[u8]>, u32> = HashMap::new();
+        let mut i = 0;
+        while i < side_records.len() {
+            let mut j = i;
+            while j < side_records.len() && side_records[j].0 == side_records[i].0 {
+                j += 1;
+            }
+            let group: Vec<&PendingRecord> = side_records[i..j].iter().map(|(_, r)| r).collect();
+            let (list, _) = self.make_list(&mut zone, &group, false);
+            side_names.insert(side_records[i].0.clone(), list);
+            i = j;
+        }
+        // Every ancestor of a side name exists (RFC 4592 §2.2.2: empty non-terminals).
+        let mut ents: Vec<TrieKey> = Vec::new();
+        for owner in side_names.keys().cloned().collect::<Vec<_>>() {
+            let offsets = name::label_offsets(&owner);
+            let relative_count = offsets.len() - self.apex_labels;
+            for k in 1..relative_count {
+                let ancestor = &owner[offsets[k]..];
+                let all: Vec<&[u8]> = name::labels(ancestor).collect();
+                let relative: Vec<&[u8]> = all[..all.len() - self.apex_labels]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect();
+                match trie_key(&relative) {
+                    Some(key) => ents.push(key),
+                    None => {
+                        side_names.entry(ancestor.into()).or_insert(NONE);
+                    }
+                }
+            }
+        }
+        ents.sort_unstable();
+        ents.dedup();
+
+        // Merge explicit names and empty non-terminals, then lay the trie out.
+        let mut keyed: Vec<(TrieKey, u32, u16)> = Vec::with_capacity(trie_data.len() + ents.len());
+        let (mut a, mut b) = (0, 0);
+        while a < trie_data.len() || b < ents.len() {
+            if b == ents.len() || (a < trie_data.len() && trie_data[a].0 <= ents[b]) {
+                if b < ents.len() && trie_data[a].0 == ents[b] {
+                    b += 1;
+                }
+                keyed.push(trie_data[a]);
+                a += 1;
+            } else {
+                keyed.push((ents[b], NONE, 0));
+                b += 1;
+            }
+        }
+        drop(trie_data);
+        if keyed.first().is_none_or(|k| k.0 != 0) {
+            keyed.insert(0, (0, NONE, 0));
+        }
+        zone.nodes.push(Node {
+            data: NONE,
+            children: 0,
+            bits: 0,
+        });
+        build_trie(&mut zone.nodes, 0, &keyed, 0);
+        drop(keyed);
+        zone.side = side_names;
+        zone.pool = std::mem::take(&mut self.pool);
+        self.interned = HashTable::new();
+
+        // The apex must own exactly one SOA.
+        match zone.rrset(zone.apex_node(), rtype::SOA) {
+            None => self.errors.push(ZoneError {
+                pos: file.clone(),
+                reason: format!("no SOA record at the apex {}", name::to_text(&zone.apex)),
+            }),
+            Some(soa) => {
+                let rdata = zone.rdatas(soa).next().unwrap_or_default();
+                let fixed = rdata.len().saturating_sub(20);
+                let serial =
+                    u32::from_be_bytes(rdata[fixed..fixed + 4].try_into().unwrap_or([0; 4]));
+                let minimum = u32::from_be_bytes(rdata[fixed + 16..].try_into().unwrap_or([0; 4]));
+                zone.soa = soa;
+                zone.serial = serial;
+                zone.negative_ttl = zone.rrsets[soa as usize].ttl.min(minimum);
+            }
+        }
+
+        zone.stats.names = zone.nodes.iter().filter(|n| n.data != NONE).count()
+            + zone.side.values().filter(|&&d| d != NONE).count();
+        zone.stats.records = zone.members.len();
+        zone.stats.trie_nodes = zone.nodes.len();
+        zone.stats.side_names = zone.side.len();
+        zone.stats.node_bytes = zone.nodes.len() * size_of::<Node>()
+            + zone.side.keys().map(|k| k.len() + 32).sum::<usize>();
+        zone.stats.rdata_bytes = zone.pool.len();
+        zone.stats.rrset_bytes =
+            zone.rrsets.len() * size_of::<RRset>() + (zone.members.len() + zone.lists.len()) * 4;
+        zone.nodes.shrink_to_fit();
+        zone.lists.shrink_to_fit();
+        zone.rrsets.shrink_to_fit();
+        zone.members.shrink_to_fit();
+        zone.pool.shrink_to_fit();
+
+        if self.errors.is_empty() {
+            Ok(zone)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    /// Turns one name's records (sorted by type, then RDATA) into RRsets and a data list,
+    /// checking RFC 1034 §3.6.2 (CNAME stands alone) and the place of SOA.
+    fn make_list(
+        &mut self,
+        zone: &mut Zone,
+        group: &[&PendingRecord],
+        is_apex: bool,
+    ) -> (u32, u16) {
+        let list_at = zone.lists.len() as u32;
+        zone.lists.push(0);
+        let mut flags = 0u16;
+        let mut k = 0;
+        let has_cname = group.iter().any(|r| r.rtype == rtype::CNAME);
+        while k < group.len() {
+            let t = group[k].rtype;
+            let first_member = zone.members.len() as u32;
+            let ttl = group[k].ttl;
+            let mut count = 0u16;
+            let mut last_rdata = NONE;
+            let mut m = k;
+            while m < group.len() && group[m].rtype == t {
+                let r = group[m];
+                // Identical records are one record (RFC 2181 §5).
+                if r.rdata != last_rdata {
+                    if r.ttl != ttl && count > 0 {
+                        // RFC 2181 §5.2: one TTL per RRset; like NSD and Knot, keep the first.
+                        tracing::warn!(
+                            "{}: TTL {} differs from {} of the same RRset; using {}",
+                            self.pos(r.pos),
+                            r.ttl,
+                            ttl,
+                            ttl
+                        );
+                    }
+                    zone.members.push(r.rdata);
+                    count += 1;
+                    last_rdata = r.rdata;
+                }
+                m += 1;
+            }
+            let reason = match t {
+                rtype::CNAME if count > 1 => {
+                    Some("more than one CNAME at a name (RFC 1034 §3.6.2)".to_string())
+                }
+                rtype::SOA if !is_apex => {
+                    Some("SOA record below the apex: only the apex may hold one".to_string())
+                }
+                rtype::SOA if count > 1 => Some("second SOA record at the apex".to_string()),
+                rtype::CNAME if is_apex => {
+                    Some("CNAME at the zone apex (RFC 1034 §3.6.2)".to_string())
+                }
+                _ if has_cname && t != rtype::CNAME => Some(format!(
+                    "{} beside a CNAME: a CNAME owner holds no other data (RFC 1034 §3.6.2)",
+                    rtype::to_text(t)
+                )),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                let pos = self.pos(group[m - 1].pos);
+                self.errors.push(ZoneError { pos, reason });
+            }
+            match t {
+                rtype::NS if !is_apex => flags |= CUT_BIT,
+                rtype::CNAME => flags |= CNAME_BIT,
+                _ => {}
+            }
+            zone.rrsets.push(RRset {
+                rtype: t,
+                count,
+                ttl,
+                first: first_member,
+            });
+            zone.lists.push(zone.rrsets.len() as u32 - 1);
+            zone.lists[list_at as usize] += 1;
+            k = m;
+        }
+        (list_at, flags)
+    }
+}
+
+/// A trie key of a whole number: digits only, no `*`.
+fn is_number_key(key: TrieKey) -> bool {
+    key != 0 && (0..MAX_TRIE_DEPTH).all(|d| nibble_at(key, d) != 11)
+}
+
+/// Lays out the subtree of `keyed[..]` (all sharing the prefix of node `at`, at `depth`) with
+/// each node's children contiguous. `keyed` is sorted; its first entry may be the node itself.
+fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(TrieKey, u32, u16)], depth: usize) {
+    let mut rest = keyed;
+    if let Some(&(key, data, flags)) = rest.first() {
+        if depth == MAX_TRIE_DEPTH || nibble_at(key, depth) == 0 {
+            nodes[at].data = data;
+            nodes[at].bits |= flags;
+            rest = &rest[1..];
+        }
+    }
+    if rest.is_empty() {
+        return;
+    }
+    // Group the rest by the label at this depth.
+    let mut groups: Vec<(u8, usize, usize)> = Vec::with_capacity(11);
+    let mut start = 0;
+    while start < rest.len() {
+        let nib = nibble_at(rest[start].0, depth);
+        let mut end = start;
+        while end < rest.len() && nibble_at(rest[end].0, depth) == nib {
+            end += 1;
+        }
+        groups.push((nib, start, end));
+        start = end;
+    }
+    let first_child = nodes.len();
+    nodes[at].children = first_child as u32;
+    for &(nib, _, _) in &groups {
+        nodes[at].bits |= 1 << (nib - 1);
+        nodes.push(Node {
+            data: NONE,
+            children: 0,
+            bits: 0,
+        });
+    }
+    for (k, &(_, s, e)) in groups.iter().enumerate() {
+        build_trie(nodes, first_child + k, &rest[s..e], depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_stays_small() {
+        assert_eq!(size_of::<Node>(), 12);
+        assert_eq!(size_of::<RRset>(), 12);
+    }
+
+    #[test]
+    fn keys_sort_parents_first_and_digits_before_star() {
+        let k = |labels: &[&str]| {
+            let l: Vec<&[u8]> = labels.iter().map(|s| s.as_bytes()).collect();
+            trie_key(&l).unwrap()
+        };
+        assert!(k(&["1"]) < k(&["1", "0"]));
+        assert!(k(&["1", "9"]) < k(&["1", "*"]));
+        assert!(k(&["1", "*"]) < k(&["2"]));
+        assert!(trie_key(&[b"ns1"]).is_none());
+    }
+}

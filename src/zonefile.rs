@@ -1,0 +1,831 @@
+//! RFC 1035 §5 master files, read as a stream: one logical entry at a time, records handed to a
+//! callback with their file and line, nothing kept but the current entry.
+//!
+//! Handles `$ORIGIN`, `$TTL` (RFC 2308 §4), `$INCLUDE` with an optional origin, `@`, relative
+//! names, omitted owner/TTL/class, parentheses across lines, comments, quoted strings with `\"`,
+//! `\\` and `\DDD`, and RFC 3597 unknown types (`TYPE65300 \# 4 0A0B0C0D`).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::name;
+
+/// Record types the parser knows by name. Others are written `TYPEnnn` with `\#` RDATA.
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const CNAME: u16 = 5;
+    pub const SOA: u16 = 6;
+    pub const PTR: u16 = 12;
+    pub const MX: u16 = 15;
+    pub const TXT: u16 = 16;
+    pub const AAAA: u16 = 28;
+    pub const SRV: u16 = 33;
+    pub const NAPTR: u16 = 35;
+    pub const DS: u16 = 43;
+    pub const OPT: u16 = 41;
+    pub const IXFR: u16 = 251;
+    pub const AXFR: u16 = 252;
+    pub const ANY: u16 = 255;
+
+    const NAMES: &[(&str, u16)] = &[
+        ("A", A),
+        ("NS", NS),
+        ("CNAME", CNAME),
+        ("SOA", SOA),
+        ("PTR", PTR),
+        ("MX", MX),
+        ("TXT", TXT),
+        ("AAAA", AAAA),
+        ("SRV", SRV),
+        ("NAPTR", NAPTR),
+        ("DS", DS),
+    ];
+
+    /// `NAPTR` → 35, `TYPE65300` → 65300 (RFC 3597 §5); case-insensitive.
+    pub fn from_text(text: &[u8]) -> Option<u16> {
+        if let Some((_, code)) = NAMES
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(text))
+        {
+            return Some(*code);
+        }
+        let digits = text
+            .strip_prefix(b"TYPE")
+            .or_else(|| text.strip_prefix(b"type"))?;
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+
+    /// Mnemonic for messages (`NAPTR`, or `TYPE65300`).
+    pub fn to_text(code: u16) -> String {
+        NAMES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map_or_else(|| format!("TYPE{code}"), |(n, _)| (*n).to_string())
+    }
+}
+
+/// Where a record or an error came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub file: Arc<Path>,
+    pub line: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A problem in a zone, always with its place: printed as `file:line: reason`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneError {
+    pub pos: Pos,
+    pub reason: String,
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.reason)
+    }
+}
+
+impl std::error::Error for ZoneError {}
+
+/// One resource record as read, borrowed from the parser's buffers.
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// Lower-cased owner in wire form.
+    pub owner: &'a [u8],
+    pub ttl: u32,
+    pub rtype: u16,
+    /// RDATA in uncompressed wire form; names inside keep the case they were written in.
+    pub rdata: &'a [u8],
+    pub pos: &'a Pos,
+}
+
+/// Nested `$INCLUDE`s beyond this depth are taken for a loop.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Reads `path` (and what it includes) with `origin` as the initial origin, calling `on_record`
+/// for every record and `on_error` for every problem; parsing goes on after an error so that one
+/// run lists them all. Returns every file read, for change watching.
+pub fn parse_file(
+    path: &Path,
+    origin: &[u8],
+    on_record: &mut dyn FnMut(&Record<'_>),
+    on_error: &mut dyn FnMut(ZoneError),
+) -> Vec<PathBuf> {
+    let mut parser = Parser {
+        origin: origin.to_vec(),
+        default_ttl: None,
+        last_ttl: None,
+        last_owner: None,
+        files: Vec::new(),
+        on_record,
+        on_error,
+        rdata: Vec::with_capacity(512),
+    };
+    parser.read_file(path, None, 0);
+    parser.files
+}
+
+struct Parser<'cb> {
+    origin: Vec<u8>,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    last_owner: Option<Vec<u8>>,
+    files: Vec<PathBuf>,
+    on_record: &'cb mut dyn FnMut(&Record<'_>),
+    on_error: &'cb mut dyn FnMut(ZoneError),
+    rdata: Vec<u8>,
+}
+
+impl Parser<'_> {
+    fn read_file(&mut self, path: &Path, included_from: Option<&Pos>, depth: usize) {
+        let file: Arc<Path> = Arc::from(path);
+        let fail = |p: &mut Self, reason: String| {
+            let pos = included_from.cloned().unwrap_or(Pos {
+                file: file.clone(),
+                line: 0,
+            });
+            (p.on_error)(ZoneError { pos, reason });
+        };
+        if depth > MAX_INCLUDE_DEPTH {
+            fail(
+                self,
+                format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}: loop?"),
+            );
+            return;
+        }
+        self.files.push(path.to_path_buf());
+        let reader = match File::open(path) {
+            Ok(f) => BufReader::with_capacity(1 << 16, f),
+            Err(e) => {
+                fail(self, format!("cannot open {}: {e}", path.display()));
+                return;
+            }
+        };
+        let mut lexer = Lexer::new(reader, file);
+        while let Some(entry) = lexer.next_entry() {
+            match entry {
+                Ok(()) => {
+                    if let Err(reason) = self.entry(&lexer, depth) {
+                        let pos = lexer.entry_pos();
+                        (self.on_error)(ZoneError { pos, reason });
+                    }
+                }
+                Err(e) => (self.on_error)(e),
+            }
+        }
+    }
+
+    /// Handles one logical entry: a directive or a resource record.
+    fn entry<R: BufRead>(&mut self, lx: &Lexer<R>, depth: usize) -> Result<(), String> {
+        let n = lx.tokens.len();
+        let first = lx.token(0);
+        if !lx.leading_blank && !lx.tokens[0].quoted && first.first() == Some(&b'$') {
+            return self.directive(lx, depth);
+        }
+        let mut i = 0;
+        let owner = if lx.leading_blank {
+            self.last_owner
+                .clone()
+                .ok_or("no owner: the first record must name one")?
+        } else {
+            i = 1;
+            let owner = name::parse(first, &self.origin)?;
+            name::to_lowercase(&owner)
+        };
+        let mut ttl = None;
+        let mut rtype = None;
+        while i < n && rtype.is_none() {
+            let tok = lx.token(i);
+            if tok.first().is_some_and(u8::is_ascii_digit) {
+                if ttl.is_some() {
+                    return Err(format!("unexpected '{}': TTL given twice", name::show(tok)));
+                }
+                ttl = Some(parse_ttl(tok)?);
+            } else if tok.eq_ignore_ascii_case(b"IN") {
+            } else if is_class(tok) {
+                return Err(format!(
+                    "class {} is not supported: only IN",
+                    name::show(tok)
+                ));
+            } else {
+                rtype = Some(
+                    rtype::from_text(tok)
+                        .ok_or_else(|| format!("unknown record type '{}'", name::show(tok)))?,
+                );
+            }
+            i += 1;
+        }
+        self.last_owner = Some(owner);
+        let rtype = rtype.ok_or("record has no type")?;
+        let ttl = match ttl.or(self.default_ttl).or(self.last_ttl) {
+            Some(t) => t,
+            None => return Err("no TTL: give one on the record or with $TTL".to_string()),
+        };
+        if ttl > i32::MAX as u32 {
+            return Err(format!("TTL {ttl} is over 2147483647 (RFC 2181 §8)"));
+        }
+        self.last_ttl = Some(ttl);
+        self.rdata.clear();
+        let args: Vec<&[u8]> = (i..n).map(|k| lx.token(k)).collect();
+        let quoted: Vec<bool> = (i..n).map(|k| lx.tokens[k].quoted).collect();
+        encode_rdata(rtype, &args, &quoted, &self.origin, &mut self.rdata)
+            .map_err(|e| format!("{} record: {e}", rtype::to_text(rtype)))?;
+        let pos = lx.entry_pos();
+        let owner = self.last_owner.as_deref().unwrap_or(name::ROOT);
+        (self.on_record)(&Record {
+            owner,
+            ttl,
+            rtype,
+            rdata: &self.rdata,
+            pos: &pos,
+        });
+        Ok(())
+    }
+
+    fn directive<R: BufRead>(&mut self, lx: &Lexer<R>, depth: usize) -> Result<(), String> {
+        let word = lx.token(0);
+        let args: Vec<&[u8]> = (1..lx.tokens.len()).map(|k| lx.token(k)).collect();
+        if word.eq_ignore_ascii_case(b"$ORIGIN") {
+            let [origin] = args[..] else {
+                return Err("$ORIGIN takes exactly one name".to_string());
+            };
+            self.origin = name::to_lowercase(&name::parse(origin, &self.origin)?);
+        } else if word.eq_ignore_ascii_case(b"$TTL") {
+            let [ttl] = args[..] else {
+                return Err("$TTL takes exactly one value".to_string());
+            };
+            self.default_ttl = Some(parse_ttl(ttl)?);
+        } else if word.eq_ignore_ascii_case(b"$INCLUDE") {
+            let (file, origin) = match args[..] {
+                [file] => (file, None),
+                [file, origin] => (file, Some(origin)),
+                _ => return Err("$INCLUDE takes a file name and an optional origin".to_string()),
+            };
+            let file = Path::new(std::str::from_utf8(file).map_err(|_| "file name is not UTF-8")?);
+            // Relative to the including file's directory, so a zone tree can move as a whole.
+            let path = match lx.file.parent() {
+                Some(dir) if file.is_relative() => dir.join(file),
+                _ => file.to_path_buf(),
+            };
+            // RFC 1035 §5.1: an origin given here applies to the included file only.
+            let saved = self.origin.clone();
+            if let Some(o) = origin {
+                self.origin = name::to_lowercase(&name::parse(o, &self.origin)?);
+            }
+            let pos = lx.entry_pos();
+            self.read_file(&path, Some(&pos), depth + 1);
+            self.origin = saved;
+        } else {
+            return Err(format!("unknown directive {}", name::show(word)));
+        }
+        Ok(())
+    }
+}
+
+fn is_class(tok: &[u8]) -> bool {
+    [&b"CH"[..], b"HS", b"CS", b"NONE", b"ANY"]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(tok))
+        || (tok.len() > 5 && tok[..5].eq_ignore_ascii_case(b"CLASS"))
+}
+
+/// A TTL in seconds, or BIND's unit form (`1h30m`, `2d`, `1W`).
+pub fn parse_ttl(tok: &[u8]) -> Result<u32, String> {
+    let bad = || format!("bad TTL '{}'", name::show(tok));
+    let mut total: u64 = 0;
+    let mut value: u64 = 0;
+    let mut have_digits = false;
+    for &c in tok {
+        if c.is_ascii_digit() {
+            value = value * 10 + u64::from(c - b'0');
+            have_digits = true;
+            if value > u64::from(u32::MAX) {
+                return Err(bad());
+            }
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            b's' => 1,
+            b'm' => 60,
+            b'h' => 3600,
+            b'd' => 86_400,
+            b'w' => 604_800,
+            _ => return Err(bad()),
+        };
+        if !have_digits {
+            return Err(bad());
+        }
+        total += value * unit;
+        value = 0;
+        have_digits = false;
+    }
+    total += value;
+    u32::try_from(total).map_err(|_| bad())
+}
+
+/// Encodes RDATA from its presentation tokens (RFC 1035 §5.1 and each type's RFC).
+fn encode_rdata(
+    rtype: u16,
+    args: &[&[u8]],
+    quoted: &[bool],
+    origin: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if args.first() == Some(&&b"\\#"[..]) && !quoted[0] {
+        return encode_generic(&args[1..], out);
+    }
+    let mut f = Fields { args, next: 0 };
+    match rtype {
+        rtype::A => {
+            let ip: Ipv4Addr = f
+                .text("IPv4 address")?
+                .parse()
+                .map_err(|_| "bad IPv4 address")?;
+            out.extend_from_slice(&ip.octets());
+        }
+        rtype::AAAA => {
+            let ip: Ipv6Addr = f
+                .text("IPv6 address")?
+                .parse()
+                .map_err(|_| "bad IPv6 address")?;
+            out.extend_from_slice(&ip.octets());
+        }
+        rtype::NS | rtype::CNAME | rtype::PTR => f.name(origin, out)?,
+        rtype::MX => {
+            f.u16("preference", out)?;
+            f.name(origin, out)?;
+        }
+        rtype::SOA => {
+            f.name(origin, out)?;
+            f.name(origin, out)?;
+            let serial = f.take("serial")?;
+            let serial: u32 = name::show(serial)
+                .parse()
+                .map_err(|_| format!("bad serial '{}'", name::show(serial)))?;
+            out.extend_from_slice(&serial.to_be_bytes());
+            for what in ["refresh", "retry", "expire", "minimum"] {
+                out.extend_from_slice(&parse_ttl(f.take(what)?)?.to_be_bytes());
+            }
+        }
+        rtype::TXT => {
+            if args.is_empty() {
+                return Err("needs at least one character-string".to_string());
+            }
+            while f.next < args.len() {
+                f.char_string("text", out)?;
+            }
+        }
+        rtype::SRV => {
+            f.u16("priority", out)?;
+            f.u16("weight", out)?;
+            f.u16("port", out)?;
+            f.name(origin, out)?;
+        }
+        rtype::NAPTR => {
+            // RFC 3403 §4.1: ORDER PREFERENCE FLAGS SERVICES REGEXP REPLACEMENT.
+            f.u16("order", out)?;
+            f.u16("preference", out)?;
+            f.char_string("flags", out)?;
+            f.char_string("services", out)?;
+            f.char_string("regexp", out)?;
+            f.name(origin, out)?;
+        }
+        _ => {
+            return Err(format!(
+                "type {} needs RFC 3597 generic RDATA: \\# <length> <hex>",
+                rtype::to_text(rtype)
+            ));
+        }
+    }
+    if f.next < args.len() {
+        return Err(format!(
+            "unexpected '{}' after the RDATA",
+            name::show(args[f.next])
+        ));
+    }
+    if out.len() > 65_535 {
+        return Err("RDATA longer than 65535 bytes".to_string());
+    }
+    Ok(())
+}
+
+/// RFC 3597 §5: `\# <length> <hex words>`.
+fn encode_generic(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), String> {
+    let (len, hex) = args.split_first().ok_or("\\# needs a length")?;
+    let len: usize = name::show(len)
+        .parse()
+        .map_err(|_| format!("bad \\# length '{}'", name::show(len)))?;
+    let hex: Vec<u8> = hex.concat();
+    if hex.len() % 2 != 0 {
+        return Err("odd number of hex digits after \\#".to_string());
+    }
+    for pair in hex.chunks(2) {
+        let s = std::str::from_utf8(pair).map_err(|_| "bad hex after \\#")?;
+        out.push(u8::from_str_radix(s, 16).map_err(|_| format!("bad hex '{s}' after \\#"))?);
+    }
+    if out.len() != len {
+        return Err(format!(
+            "\\# says {len} bytes but {} bytes of hex follow",
+            out.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The RDATA tokens of one record, consumed field by field.
+struct Fields<'a> {
+    args: &'a [&'a [u8]],
+    next: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, what: &str) -> Result<&'a [u8], String> {
+        let tok = self
+            .args
+            .get(self.next)
+            .ok_or_else(|| format!("missing {what}"))?;
+        self.next += 1;
+        Ok(tok)
+    }
+
+    fn text(&mut self, what: &str) -> Result<String, String> {
+        self.take(what).map(name::show)
+    }
+
+    fn u16(&mut self, what: &str, out: &mut Vec<u8>) -> Result<(), String> {
+        let tok = self.take(what)?;
+        let v: u16 = name::show(tok)
+            .parse()
+            .map_err(|_| format!("bad {what} '{}': 0..65535 expected", name::show(tok)))?;
+        out.extend_from_slice(&v.to_be_bytes());
+        Ok(())
+    }
+
+    fn name(&mut self, origin: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let tok = self.take("domain name")?;
+        out.extend_from_slice(&name::parse(tok, origin)?);
+        Ok(())
+    }
+
+    /// RFC 1035 §3.3 <character-string>: unescaped, at most 255 bytes.
+    fn char_string(&mut self, what: &str, out: &mut Vec<u8>) -> Result<(), String> {
+        let tok = self.take(what)?;
+        let len_at = out.len();
+        out.push(0);
+        let mut i = 0;
+        while i < tok.len() {
+            if tok[i] == b'\\' {
+                let (byte, used) = name::unescape_at(tok, i)?;
+                out.push(byte);
+                i += used;
+            } else {
+                out.push(tok[i]);
+                i += 1;
+            }
+        }
+        let len = out.len() - len_at - 1;
+        if len > 255 {
+            return Err(format!(
+                "{what} is {len} bytes: a character-string holds at most 255 (RFC 1035 §3.3)"
+            ));
+        }
+        out[len_at] = len as u8;
+        Ok(())
+    }
+}
+
+/// One token of an entry: a byte range of the entry buffer, escapes still raw.
+struct Token {
+    start: usize,
+    end: usize,
+    quoted: bool,
+}
+
+/// Splits a master file into logical entries: joins lines inside parentheses, drops comments,
+/// keeps quoted strings whole. Buffers are reused from entry to entry.
+struct Lexer<R> {
+    reader: R,
+    file: Arc<Path>,
+    line_no: u32,
+    entry_line: u32,
+    line: Vec<u8>,
+    buf: Vec<u8>,
+    tokens: Vec<Token>,
+    leading_blank: bool,
+}
+
+impl<R: BufRead> Lexer<R> {
+    fn new(reader: R, file: Arc<Path>) -> Self {
+        Self {
+            reader,
+            file,
+            line_no: 0,
+            entry_line: 0,
+            line: Vec::with_capacity(256),
+            buf: Vec::with_capacity(256),
+            tokens: Vec::with_capacity(16),
+            leading_blank: false,
+        }
+    }
+
+    fn token(&self, i: usize) -> &[u8] {
+        let t = &self.tokens[i];
+        &self.buf[t.start..t.end]
+    }
+
+    fn entry_pos(&self) -> Pos {
+        Pos {
+            file: self.file.clone(),
+            line: self.entry_line,
+        }
+    }
+
+    fn error(&self, line: u32, reason: impl Into<String>) -> ZoneError {
+        ZoneError {
+            pos: Pos {
+                file: self.file.clone(),
+                line,
+            },
+            reason: reason.into(),
+        }
+    }
+
+    /// Reads the next non-empty logical entry. `None` at end of file.
+    fn next_entry(&mut self) -> Option<Result<(), ZoneError>> {
+        self.buf.clear();
+        self.tokens.clear();
+        let mut depth = 0u32;
+        let mut open_line = 0;
+        loop {
+            self.line.clear();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => {
+                    if depth > 0 {
+                        return Some(Err(self.error(open_line, "unbalanced '(': no closing ')'")));
+                    }
+                    return if self.tokens.is_empty() {
+                        None
+                    } else {
+                        Some(Ok(()))
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(self.error(self.line_no + 1, format!("read error: {e}"))));
+                }
+            }
+            self.line_no += 1;
+            if self.tokens.is_empty() && depth == 0 {
+                self.entry_line = self.line_no;
+                self.leading_blank = matches!(self.line.first(), Some(b' ' | b'\t'));
+            }
+            if let Err(reason) = self.scan_line(&mut depth, &mut open_line) {
+                // Skip the rest of a broken entry.
+                let line = self.line_no;
+                self.buf.clear();
+                self.tokens.clear();
+                if depth > 0 {
+                    self.skip_to_close(&mut depth);
+                }
+                return Some(Err(self.error(line, reason)));
+            }
+            if depth == 0 && !self.tokens.is_empty() {
+                return Some(Ok(()));
+            }
+        }
+    }
+
+    fn skip_to_close(&mut self, depth: &mut u32) {
+        while *depth > 0 {
+            self.line.clear();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => self.line_no += 1,
+            }
+            for &c in &self.line {
+                match c {
+                    b'(' => *depth += 1,
+                    b')' => *depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn scan_line(&mut self, depth: &mut u32, open_line: &mut u32) -> Result<(), String> {
+        let line = std::mem::take(&mut self.line);
+        let result = self.scan(&line, depth, open_line);
+        self.line = line;
+        result
+    }
+
+    fn scan(&mut self, line: &[u8], depth: &mut u32, open_line: &mut u32) -> Result<(), String> {
+        let mut i = 0;
+        let n = line.len();
+        while i < n {
+            let c = line[i];
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+                b';' => break,
+                b'(' => {
+                    if *depth == 0 {
+                        *open_line = self.line_no;
+                    }
+                    *depth += 1;
+                    i += 1;
+                }
+                b')' => {
+                    if *depth == 0 {
+                        return Err("unbalanced ')'".to_string());
+                    }
+                    *depth -= 1;
+                    i += 1;
+                }
+                b'"' => {
+                    let start = self.buf.len();
+                    i += 1;
+                    loop {
+                        match line.get(i) {
+                            None | Some(b'\n') => {
+                                return Err("unterminated quoted string".to_string());
+                            }
+                            Some(b'"') => {
+                                i += 1;
+                                break;
+                            }
+                            Some(b'\\') if i + 1 < n => {
+                                self.buf.extend_from_slice(&line[i..i + 2]);
+                                i += 2;
+                            }
+                            Some(&b) => {
+                                self.buf.push(b);
+                                i += 1;
+                            }
+                        }
+                    }
+                    self.tokens.push(Token {
+                        start,
+                        end: self.buf.len(),
+                        quoted: true,
+                    });
+                }
+                _ => {
+                    let start = self.buf.len();
+                    while i < n {
+                        let b = line[i];
+                        if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"') {
+                            break;
+                        }
+                        if b == b'\\' && i + 1 < n {
+                            self.buf.extend_from_slice(&line[i..i + 2]);
+                            i += 2;
+                        } else {
+                            self.buf.push(b);
+                            i += 1;
+                        }
+                    }
+                    self.tokens.push(Token {
+                        start,
+                        end: self.buf.len(),
+                        quoted: false,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    struct Parsed {
+        records: Vec<(String, u32, u16, Vec<u8>, u32)>,
+        errors: Vec<String>,
+    }
+
+    fn parse_text(text: &str) -> Parsed {
+        let dir = std::env::temp_dir().join(format!(
+            "enumd-zf-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.zone");
+        File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let origin = name::parse(b"e164.arpa.", name::ROOT).unwrap();
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        parse_file(
+            &path,
+            &origin,
+            &mut |r| {
+                records.push((
+                    name::to_text(r.owner),
+                    r.ttl,
+                    r.rtype,
+                    r.rdata.to_vec(),
+                    r.pos.line,
+                ))
+            },
+            &mut |e| errors.push(format!("{}: {}", e.pos.line, e.reason)),
+        );
+        Parsed { records, errors }
+    }
+
+    #[test]
+    fn naptr_regexp_backslashes_follow_rfc3403_4_3() {
+        let p = parse_text(
+            "$TTL 60\n*.0.8.7.9.7.1.3.4 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+43179780(.*)$!sip:\\\\1@sip.oefeg.at!\" .\n",
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let rdata = &p.records[0].3;
+        let regexp = b"!^\\+43179780(.*)$!sip:\\1@sip.oefeg.at!";
+        let mut want = vec![0, 100, 0, 10, 1, b'u', 7];
+        want.extend_from_slice(b"E2U+sip");
+        want.push(regexp.len() as u8);
+        want.extend_from_slice(regexp);
+        want.push(0);
+        assert_eq!(rdata, &want);
+        assert_eq!(p.records[0].0, "*.0.8.7.9.7.1.3.4.e164.arpa.");
+    }
+
+    #[test]
+    fn parentheses_comments_omitted_fields_and_escapes() {
+        let p = parse_text(concat!(
+            "$ORIGIN 4.4.e164.arpa.\n",
+            "@ 3600 IN SOA ns1 hostmaster.example. ( 1 ; serial\n",
+            "   7200 3600 ; refresh retry\n",
+            "   1209600 300 )\n",
+            "  NS ns1.example.\n",
+            "1 TXT \"a \\\"quoted\\\" \\\\ \\065 ; not a comment\" (\n",
+            "   \"second\" )\n",
+            "2 IN 1h NAPTR 10 100 u E2U+sip \"!^.*$!sip:x@y!\" .\n",
+        ));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.records.len(), 4);
+        assert_eq!(p.records[1].0, "4.4.e164.arpa.");
+        assert_eq!(p.records[1].1, 3600, "TTL carried from the previous record");
+        let txt = &p.records[2].3;
+        assert_eq!(
+            &txt[1..txt[0] as usize + 1],
+            b"a \"quoted\" \\ A ; not a comment"
+        );
+        assert_eq!(p.records[2].4, 6);
+        assert_eq!(p.records[3].1, 3600);
+        assert_eq!(p.records[3].2, rtype::NAPTR);
+    }
+
+    #[test]
+    fn generic_rdata_rfc3597() {
+        let p = parse_text("$TTL 1\nx TYPE65300 \\# 4 0A0B 0C0D\ny A \\# 4 7f000001\n");
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.records[0].2, 65300);
+        assert_eq!(p.records[0].3, vec![10, 11, 12, 13]);
+        assert_eq!(p.records[1].3, vec![127, 0, 0, 1]);
+    }
+
+    #[test]
+    fn errors_name_their_line_and_parsing_goes_on() {
+        let long = "x".repeat(256);
+        let p = parse_text(&format!(
+            "$TTL 60\n1 NAPTR 10 10 \"u\" \"E2U+sip\" \"{long}\" .\n2 A 999.1.1.1\n3 FOO 1\n4 A 192.0.2.1\n5 CH A 1.2.3.4\n6 NAPTR 10\n"
+        ));
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(p.errors.len(), 5, "{:?}", p.errors);
+        assert!(p.errors[0].starts_with("2: NAPTR record: regexp is 256 bytes"));
+        assert!(p.errors[1].starts_with("3: A record: bad IPv4"));
+        assert!(p.errors[2].starts_with("4: unknown record type 'FOO'"));
+        assert!(p.errors[3].starts_with("6: class CH"));
+        assert!(p.errors[4].starts_with("7: NAPTR record: missing preference"));
+    }
+
+    #[test]
+    fn unbalanced_parenthesis_is_reported_where_it_opened() {
+        let p = parse_text("$TTL 60\n@ SOA a b ( 1 2 3 4 5\n");
+        assert_eq!(p.errors, vec!["2: unbalanced '(': no closing ')'"]);
+    }
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl(b"1h30m").unwrap(), 5400);
+        assert_eq!(parse_ttl(b"2D").unwrap(), 172_800);
+        assert!(parse_ttl(b"h").is_err());
+        assert!(parse_ttl(b"5000000000").is_err());
+    }
+}
