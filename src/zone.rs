@@ -121,8 +121,13 @@ impl Zone {
             }
             Ok(_) => Err(errors),
             Err(mut more) => {
+                // Report in reading order: files as they were opened, then lines.
                 errors.append(&mut more);
-                errors.sort_by(|a, b| (&a.pos.file, a.pos.line).cmp(&(&b.pos.file, b.pos.line)));
+                let rank = |e: &ZoneError| {
+                    let file = files.iter().position(|f| *f == *e.pos.file);
+                    (file.unwrap_or(usize::MAX), e.pos.line)
+                };
+                errors.sort_by_key(rank);
                 Err(errors)
             }
         }
@@ -619,7 +624,12 @@ impl ZoneBuilder {
                 _ => None,
             };
             if let Some(reason) = reason {
-                let pos = self.pos(group[m - 1].pos);
+                // Blame the record read last: the second SOA, the data added beside a CNAME.
+                let last = group[k..m]
+                    .iter()
+                    .map(|r| r.pos)
+                    .max_by_key(|p| (p.file, p.line));
+                let pos = self.pos(last.unwrap_or(group[k].pos));
                 self.errors.push(ZoneError { pos, reason });
             }
             match t {
