@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -52,13 +53,25 @@ impl Listeners {
     pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
+        let mut last_error = None;
         for &addr in addrs {
-            let (u, t) = bind_pair(addr).await?;
-            info!(udp = %u.local_addr()?, tcp = %t.local_addr()?, "listening");
-            udp.push(Arc::new(u));
-            tcp.push(t);
+            // An address the host lacks (no IPv6 loopback, say) must not stop the others.
+            match bind_pair(addr).await {
+                Ok((u, t)) => {
+                    info!(udp = %u.local_addr()?, tcp = %t.local_addr()?, "listening");
+                    udp.push(Arc::new(u));
+                    tcp.push(t);
+                }
+                Err(e) => {
+                    warn!(%addr, "cannot listen: {e}");
+                    last_error = Some(e);
+                }
+            }
         }
-        Ok(Self { udp, tcp })
+        match last_error {
+            Some(e) if tcp.is_empty() => Err(e),
+            _ => Ok(Self { udp, tcp }),
+        }
     }
 
     /// The addresses actually bound (UDP and TCP share each).
@@ -87,18 +100,44 @@ impl Listeners {
 
 async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     if addr.port() != 0 {
-        return Ok((UdpSocket::bind(addr).await?, TcpListener::bind(addr).await?));
+        return Ok((bind_udp(addr)?, bind_tcp(addr)?));
     }
     // Port 0: take TCP's free port for UDP too, retrying if UDP's is taken meanwhile.
     let mut last = None;
     for _ in 0..20 {
-        let tcp = TcpListener::bind(addr).await?;
-        match UdpSocket::bind(tcp.local_addr()?).await {
+        let tcp = bind_tcp(addr)?;
+        match bind_udp(tcp.local_addr()?) {
             Ok(udp) => return Ok((udp, tcp)),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+/// A socket for `addr`; IPv6 sockets take IPv6 only, so `[::]:53` and `0.0.0.0:53` can both
+/// be configured (Linux would otherwise let the first claim both families).
+fn socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = socket(addr, Type::DGRAM)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = socket(addr, Type::STREAM)?;
+    // Restarts must not wait for TIME_WAIT connections of the previous process.
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
 }
 
 /// Receives, answers, sends; one buffer pair per worker, reused.
