@@ -139,11 +139,29 @@ impl Config {
             }
             seen.push(apex);
             if zone.file.is_relative() {
-                zone.file = dir.join(&zone.file);
+                zone.file = normalize(&dir.join(&zone.file));
             }
         }
         Ok(config)
     }
+}
+
+/// `config/../zones/x` → `zones/x`, lexically, so messages show the path a person would type.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
