@@ -153,17 +153,16 @@ async fn udp_worker(socket: Arc<UdpSocket>, serving: Serving) {
                 continue;
             }
         };
-        let snapshot = serving.store.load();
-        if wire::respond(
-            &snapshot,
+        // The snapshot guard is released before the send: a reload never waits on a socket.
+        let answered = wire::respond(
+            &serving.store.load(),
             &request[..len],
             Transport::Udp,
             serving.limits,
             &mut response,
-        ) {
-            if let Err(e) = socket.send_to(&response, peer).await {
-                debug!(%peer, "udp send: {e}");
-            }
+        );
+        if answered && let Err(e) = socket.send_to(&response, peer).await {
+            debug!(%peer, "udp send: {e}");
         }
     }
 }

@@ -141,16 +141,16 @@ impl Zone {
     /// The child of `node` whose label is `label`; `full_name` is the child's whole lower-cased
     /// wire name, used for side-table names.
     pub fn child(&self, node: NodeRef, label: &[u8], full_name: &[u8]) -> Option<NodeRef> {
-        if let (NodeRef::Trie(i), &[c]) = (node, label) {
-            if let Some(bit) = digit_bit(c) {
-                let n = &self.nodes[i as usize];
-                if n.bits & bit == 0 {
-                    // Side names below a digit node are not in the trie.
-                    return self.side_lookup(full_name);
-                }
-                let before = (n.bits & CHILD_MASK & (bit - 1)).count_ones();
-                return Some(NodeRef::Trie(n.children + before));
+        if let (NodeRef::Trie(i), &[c]) = (node, label)
+            && let Some(bit) = digit_bit(c)
+        {
+            let n = &self.nodes[i as usize];
+            if n.bits & bit == 0 {
+                // Side names below a digit node are not in the trie.
+                return self.side_lookup(full_name);
             }
+            let before = (n.bits & CHILD_MASK & (bit - 1)).count_ones();
+            return Some(NodeRef::Trie(n.children + before));
         }
         self.side_lookup(full_name)
     }
@@ -418,7 +418,7 @@ impl ZoneBuilder {
     /// Builds the zone, or returns every zone-level error found.
     pub fn finish(mut self, file: &Pos) -> Result<Zone, Vec<ZoneError>> {
         self.trie_records
-            .sort_by(|a, b| (a.0, a.1.rtype, a.1.rdata).cmp(&(b.0, b.1.rtype, b.1.rdata)));
+            .sort_by_key(|(key, r)| (*key, r.rtype, r.rdata));
         self.side_records
             .sort_by(|a, b| (&a.0, a.1.rtype, a.1.rdata).cmp(&(&b.0, b.1.rtype, b.1.rdata)));
 
@@ -660,12 +660,12 @@ fn is_number_key(key: TrieKey) -> bool {
 /// each node's children contiguous. `keyed` is sorted; its first entry may be the node itself.
 fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(TrieKey, u32, u16)], depth: usize) {
     let mut rest = keyed;
-    if let Some(&(key, data, flags)) = rest.first() {
-        if depth == MAX_TRIE_DEPTH || nibble_at(key, depth) == 0 {
-            nodes[at].data = data;
-            nodes[at].bits |= flags;
-            rest = &rest[1..];
-        }
+    if let Some(&(key, data, flags)) = rest.first()
+        && (depth == MAX_TRIE_DEPTH || nibble_at(key, depth) == 0)
+    {
+        nodes[at].data = data;
+        nodes[at].bits |= flags;
+        rest = &rest[1..];
     }
     if rest.is_empty() {
         return;

@@ -232,9 +232,8 @@ impl Parser<'_> {
         }
         self.last_owner = Some(owner);
         let rtype = rtype.ok_or("record has no type")?;
-        let ttl = match ttl.or(self.default_ttl).or(self.last_ttl) {
-            Some(t) => t,
-            None => return Err("no TTL: give one on the record or with $TTL".to_string()),
+        let Some(ttl) = ttl.or(self.default_ttl).or(self.last_ttl) else {
+            return Err("no TTL: give one on the record or with $TTL".to_string());
         };
         if ttl > i32::MAX as u32 {
             return Err(format!("TTL {ttl} is over 2147483647 (RFC 2181 §8)"));
@@ -431,7 +430,7 @@ fn encode_generic(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), String> {
         .parse()
         .map_err(|_| format!("bad \\# length '{}'", name::show(len)))?;
     let hex: Vec<u8> = hex.concat();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err("odd number of hex digits after \\#".to_string());
     }
     for pair in hex.chunks(2) {
