@@ -78,7 +78,7 @@ impl ZoneConfig {
 }
 
 fn default_listen() -> Vec<SocketAddr> {
-    vec!["127.0.0.1:5353".parse().expect("literal address")]
+    vec!["127.0.0.1:5300".parse().expect("literal address")]
 }
 fn default_udp_payload() -> u16 {
     1232
