@@ -67,6 +67,9 @@ pub struct ZoneConfig {
     pub apex: String,
     /// The master file; relative paths are taken from the config file's directory.
     pub file: PathBuf,
+    /// Treat validation warnings as errors: the zone does not load while any remain.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 impl ZoneConfig {
@@ -177,11 +180,11 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("listen_udp"), "{err}");
         let err = Config::parse(
-            "[[zone]]\napex = \"e164.arpa.\"\nfile = \"x\"\nstrict = 1\n",
+            "[[zone]]\napex = \"e164.arpa.\"\nfile = \"x\"\nstrickt = true\n",
             Path::new("."),
         )
         .unwrap_err();
-        assert!(err.contains("strict"), "{err}");
+        assert!(err.contains("strickt"), "{err}");
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! [`server`] moves bytes over UDP and TCP.
 
 pub mod config;
+pub mod enumservice;
 pub mod lookup;
 pub mod name;
+pub mod naptr;
 pub mod reload;
 pub mod server;
+pub mod validate;
 pub mod wire;
 pub mod zone;
 pub mod zonefile;

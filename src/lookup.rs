@@ -160,6 +160,23 @@ fn find(zone: &Zone, lower: &[u8], qtype: u16) -> Found {
     Found::Exact(node)
 }
 
+/// The NAPTR RDATAs a client would get for `lower` from `zone`: exact or synthesized from a
+/// wildcard, none at or below a cut. None if the name is outside the zone.
+pub fn naptrs_at<'a>(zone: &'a Zone, lower: &[u8]) -> Option<Vec<&'a [u8]>> {
+    if !name::is_at_or_below(lower, &zone.apex) {
+        return None;
+    }
+    let node = match find(zone, lower, rtype::NAPTR) {
+        Found::Exact(n) | Found::Wildcard(n) => n,
+        Found::Cut(..) | Found::NxDomain => return Some(Vec::new()),
+    };
+    Some(
+        zone.rrset(node, rtype::NAPTR)
+            .map(|set| zone.rdatas(set).collect())
+            .unwrap_or_default(),
+    )
+}
+
 fn resolve<'a>(
     zone: &'a Zone,
     lower: &[u8],

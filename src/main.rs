@@ -30,7 +30,11 @@ enum Command {
     Serve,
     /// Load the configuration and every zone as `serve` would, print each problem as
     /// `file:line: reason` and a summary per zone; exit 0 only if all is well.
-    Check,
+    Check {
+        /// Treat warnings as errors for every zone, as `strict = true` does for one.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,26 +48,31 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
-        Command::Check => check(&config),
+        Command::Check { strict } => check(&config, strict),
     }
 }
 
-fn check(config: &Config) -> ExitCode {
+fn check(config: &Config, strict: bool) -> ExitCode {
     let mut ok = true;
     if config.zones.is_empty() {
         println!("no zones configured");
     }
     for zc in &config.zones {
-        match Zone::load(&zc.apex_wire(), &zc.file) {
+        match Zone::load(&zc.apex_wire(), &zc.file, strict || zc.strict) {
             Ok(zone) => {
+                for w in &zone.warnings {
+                    println!("{w}");
+                }
+                let warnings = zone.warnings.len() + zone.unlisted_warnings;
                 let s = &zone.stats;
                 println!(
-                    "zone {}: ok, serial {}, {} names, {} records, {} numbers ({})",
+                    "zone {}: ok, serial {}, {} names, {} records, {} numbers, {} warning(s) ({})",
                     zc.apex,
                     zone.serial,
                     s.names,
                     s.records,
                     s.numbers,
+                    warnings,
                     zc.file.display()
                 );
             }
@@ -72,7 +81,8 @@ fn check(config: &Config) -> ExitCode {
                 for e in &errors {
                     println!("{e}");
                 }
-                println!("zone {}: {} error(s), not loadable", zc.apex, errors.len());
+                let count = errors.iter().filter(|e| !e.warning).count();
+                println!("zone {}: {count} error(s), not loadable", zc.apex);
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{Config, ZoneConfig};
 use crate::lookup::Snapshot;
@@ -20,8 +20,14 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Loads one configured zone, logging its figures or its errors.
 pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, Vec<ZoneError>> {
     let started = Instant::now();
-    let zone = Zone::load(&zc.apex_wire(), &zc.file)?;
+    let zone = Zone::load(&zc.apex_wire(), &zc.file, zc.strict)?;
     let took = started.elapsed();
+    for w in &zone.warnings {
+        warn!("{w}");
+    }
+    if zone.unlisted_warnings > 0 {
+        warn!(zone = %zc.apex, "… and {} more warnings not listed", zone.unlisted_warnings);
+    }
     let s = &zone.stats;
     info!(
         zone = %name::to_text(&zone.apex),

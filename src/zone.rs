@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use hashbrown::HashTable;
 
+use crate::lookup;
 use crate::name;
+use crate::naptr::{Naptr, RegexCache};
+use crate::validate::{self, Finding, Severity};
 use crate::zonefile::{self, Pos, Record, ZoneError, rtype};
 
 /// "No data here" in [`Node::data`] and the side table.
@@ -77,6 +80,9 @@ pub struct Zone {
     pub stats: ZoneStats,
     /// Every file read to build this zone, for change watching.
     pub files: Vec<PathBuf>,
+    /// Warnings found while loading (listed up to a cap), and how many more there were.
+    pub warnings: Vec<ZoneError>,
+    pub unlisted_warnings: usize,
 }
 
 /// Figures for logs and `enumd check`.
@@ -102,34 +108,30 @@ impl ZoneStats {
 }
 
 impl Zone {
-    /// Reads and builds a zone from its master file. All problems are returned, each with its
-    /// file and line; a zone with any error is not built.
-    pub fn load(apex: &[u8], path: &Path) -> Result<Self, Vec<ZoneError>> {
-        let mut builder = ZoneBuilder::new(apex);
-        let mut errors = Vec::new();
+    /// Reads, validates and builds a zone from its master file. All problems are returned, each
+    /// with its file and line; a zone with any error is not built. With `strict`, warnings count
+    /// as errors.
+    pub fn load(apex: &[u8], path: &Path, strict: bool) -> Result<Self, Vec<ZoneError>> {
+        let mut builder = ZoneBuilder::new(apex, strict);
+        let mut parse_report = Report::new(strict);
         let files = zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
-            errors.push(e)
+            parse_report.push(e)
         });
         let file_pos = Pos {
             file: path.into(),
             line: 0,
         };
-        match builder.finish(&file_pos) {
-            Ok(mut zone) if errors.is_empty() => {
+        let (zone, mut report) = builder.finish(&file_pos);
+        report.absorb(parse_report);
+        let (listed, errors, unlisted_warnings) = report.into_sorted(&files, &file_pos);
+        match zone {
+            Some(mut zone) if errors == 0 => {
                 zone.files = files;
+                zone.warnings = listed;
+                zone.unlisted_warnings = unlisted_warnings;
                 Ok(zone)
             }
-            Ok(_) => Err(errors),
-            Err(mut more) => {
-                // Report in reading order: files as they were opened, then lines.
-                errors.append(&mut more);
-                let rank = |e: &ZoneError| {
-                    let file = files.iter().position(|f| *f == *e.pos.file);
-                    (file.unwrap_or(usize::MAX), e.pos.line)
-                };
-                errors.sort_by_key(rank);
-                Err(errors)
-            }
+            _ => Err(listed),
         }
     }
 
@@ -294,6 +296,15 @@ fn nibble_at(key: TrieKey, depth: usize) -> u8 {
     ((key >> (124 - 4 * depth)) & 0xf) as u8
 }
 
+/// A non-terminal NAPTR (empty flags, a replacement in this zone).
+struct NonTerminal {
+    owner: Vec<u8>,
+    /// The replacement, lower-cased.
+    target: Vec<u8>,
+    rdata: Vec<u8>,
+    pos: Pos,
+}
+
 /// Index of a file in [`ZoneBuilder::files`] and a line, to report errors late.
 #[derive(Clone, Copy)]
 struct SrcPos {
@@ -318,11 +329,14 @@ pub struct ZoneBuilder {
     interned: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
     files: Vec<std::sync::Arc<Path>>,
-    errors: Vec<ZoneError>,
+    report: Report,
+    regex_cache: RegexCache,
+    /// Non-terminal NAPTRs in the zone: their chains are followed once the zone is built.
+    non_terminals: Vec<NonTerminal>,
 }
 
 impl ZoneBuilder {
-    pub fn new(apex: &[u8]) -> Self {
+    pub fn new(apex: &[u8], strict: bool) -> Self {
         Self {
             apex: name::to_lowercase(apex),
             apex_labels: name::label_count(apex),
@@ -332,7 +346,9 @@ impl ZoneBuilder {
             interned: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
             files: Vec::new(),
-            errors: Vec::new(),
+            report: Report::new(strict),
+            regex_cache: RegexCache::default(),
+            non_terminals: Vec::new(),
         }
     }
 
@@ -386,15 +402,16 @@ impl ZoneBuilder {
     pub fn add(&mut self, r: &Record<'_>) {
         let pos = self.src_pos(r.pos);
         if !name::is_at_or_below(r.owner, &self.apex) {
-            self.errors.push(ZoneError {
-                pos: r.pos.clone(),
-                reason: format!(
-                    "owner {} is outside the zone {}",
-                    name::to_text(r.owner),
-                    name::to_text(&self.apex)
-                ),
-            });
+            let reason = format!(
+                "owner {} is outside the zone {}",
+                name::to_text(r.owner),
+                name::to_text(&self.apex)
+            );
+            self.report.push(ZoneError::error(r.pos.clone(), reason));
             return;
+        }
+        if r.rtype == rtype::NAPTR {
+            self.validate_naptr(r);
         }
         let rdata = self.intern(r.rdata);
         let pending = PendingRecord {
@@ -415,8 +432,30 @@ impl ZoneBuilder {
         }
     }
 
+    /// The ENUM checks of one NAPTR (see [`validate`]).
+    fn validate_naptr(&mut self, r: &Record<'_>) {
+        for finding in validate::check_naptr(r.owner, r.rdata, &mut self.regex_cache) {
+            let e = finding_at(r.pos.clone(), r.owner, r.rdata, &finding);
+            self.report.push(e);
+        }
+        if let Some(n) = Naptr::from_wire(r.rdata)
+            && n.flags.is_empty()
+            && !n.replacement_is_root()
+        {
+            let target = name::to_lowercase(&n.replacement);
+            if name::is_at_or_below(&target, &self.apex) {
+                self.non_terminals.push(NonTerminal {
+                    owner: r.owner.to_vec(),
+                    target,
+                    rdata: r.rdata.to_vec(),
+                    pos: r.pos.clone(),
+                });
+            }
+        }
+    }
+
     /// Builds the zone, or returns every zone-level error found.
-    pub fn finish(mut self, file: &Pos) -> Result<Zone, Vec<ZoneError>> {
+    pub fn finish(mut self, file: &Pos) -> (Option<Zone>, Report) {
         self.trie_records
             .sort_by_key(|(key, r)| (*key, r.rtype, r.rdata));
         self.side_records
@@ -435,9 +474,12 @@ impl ZoneBuilder {
             negative_ttl: 0,
             stats: ZoneStats::default(),
             files: Vec::new(),
+            warnings: Vec::new(),
+            unlisted_warnings: 0,
         };
 
         // Group records by name into RRsets and data lists.
+        let apex = self.apex.clone();
         let mut trie_data: Vec<(TrieKey, u32, u16)> = Vec::new();
         let trie_records = std::mem::take(&mut self.trie_records);
         let mut i = 0;
@@ -449,7 +491,8 @@ impl ZoneBuilder {
             }
             let group: Vec<&PendingRecord> = trie_records[i..j].iter().map(|(_, r)| r).collect();
             let is_apex = key == 0;
-            let (list, flags) = self.make_list(&mut zone, &group, is_apex);
+            let owner = || key_to_name(key, &apex);
+            let (list, flags) = self.make_list(&mut zone, &group, is_apex, &owner);
             if is_number_key(key) && group.iter().any(|r| r.rtype == rtype::NAPTR) {
                 zone.stats.numbers += 1;
             }
@@ -467,7 +510,8 @@ impl ZoneBuilder {
                 j += 1;
             }
             let group: Vec<&PendingRecord> = side_records[i..j].iter().map(|(_, r)| r).collect();
-            let (list, _) = self.make_list(&mut zone, &group, false);
+            let owner = || side_records[i].0.to_vec();
+            let (list, _) = self.make_list(&mut zone, &group, false, &owner);
             side_names.insert(side_records[i].0.clone(), list);
             i = j;
         }
@@ -527,10 +571,10 @@ impl ZoneBuilder {
 
         // The apex must own exactly one SOA.
         match zone.rrset(zone.apex_node(), rtype::SOA) {
-            None => self.errors.push(ZoneError {
-                pos: file.clone(),
-                reason: format!("no SOA record at the apex {}", name::to_text(&zone.apex)),
-            }),
+            None => self.report.push(ZoneError::error(
+                file.clone(),
+                format!("no SOA record at the apex {}", name::to_text(&zone.apex)),
+            )),
             Some(soa) => {
                 let rdata = zone.rdatas(soa).next().unwrap_or_default();
                 let fixed = rdata.len().saturating_sub(20);
@@ -559,11 +603,16 @@ impl ZoneBuilder {
         zone.members.shrink_to_fit();
         zone.pool.shrink_to_fit();
 
-        if self.errors.is_empty() {
-            Ok(zone)
-        } else {
-            Err(self.errors)
+        // Non-terminal chains, followed the way a client would resolve them.
+        for nt in std::mem::take(&mut self.non_terminals) {
+            let naptrs = |n: &[u8]| lookup::naptrs_at(&zone, n);
+            if let Some(f) = validate::check_chain(&nt.owner, &nt.target, &naptrs) {
+                self.report
+                    .push(finding_at(nt.pos, &nt.owner, &nt.rdata, &f));
+            }
         }
+        let zone = (!self.report.has_errors()).then_some(zone);
+        (zone, self.report)
     }
 
     /// Turns one name's records (sorted by type, then RDATA) into RRsets and a data list,
@@ -573,6 +622,7 @@ impl ZoneBuilder {
         zone: &mut Zone,
         group: &[&PendingRecord],
         is_apex: bool,
+        owner: &dyn Fn() -> Vec<u8>,
     ) -> (u32, u16) {
         let list_at = zone.lists.len() as u32;
         zone.lists.push(0);
@@ -630,12 +680,15 @@ impl ZoneBuilder {
                     .map(|r| r.pos)
                     .max_by_key(|p| (p.file, p.line));
                 let pos = self.pos(last.unwrap_or(group[k].pos));
-                self.errors.push(ZoneError { pos, reason });
+                self.report.push(ZoneError::error(pos, reason));
             }
             match t {
                 rtype::NS if !is_apex => flags |= CUT_BIT,
                 rtype::CNAME => flags |= CNAME_BIT,
                 _ => {}
+            }
+            if t == rtype::NAPTR && count > 1 {
+                self.validate_naptr_rrset(zone, first_member, count, group, k, owner);
             }
             zone.rrsets.push(RRset {
                 rtype: t,
@@ -648,6 +701,142 @@ impl ZoneBuilder {
             k = m;
         }
         (list_at, flags)
+    }
+}
+
+impl ZoneBuilder {
+    /// RRset-level NAPTR checks over the members just stored (`group[from..]` are the records).
+    fn validate_naptr_rrset(
+        &mut self,
+        zone: &Zone,
+        first_member: u32,
+        count: u16,
+        group: &[&PendingRecord],
+        from: usize,
+        owner: &dyn Fn() -> Vec<u8>,
+    ) {
+        let offsets = &zone.members[first_member as usize..first_member as usize + count as usize];
+        let rdatas: Vec<&[u8]> = offsets.iter().map(|&o| pooled(&self.pool, o)).collect();
+        let findings = validate::check_naptr_rrset(&rdatas);
+        if findings.is_empty() {
+            return;
+        }
+        let owner = owner();
+        for (i, finding) in findings {
+            // Members are the group's distinct RDATAs in order; find the record of member i.
+            let offset = offsets[i];
+            let record = group[from..]
+                .iter()
+                .find(|r| r.rdata == offset)
+                .map_or(group[from].pos, |r| r.pos);
+            let e = finding_at(self.pos(record), &owner, rdatas[i], &finding);
+            self.report.push(e);
+        }
+    }
+}
+
+/// The RDATA stored at `offset` of an interning pool.
+fn pooled(pool: &[u8], offset: u32) -> &[u8] {
+    let o = offset as usize;
+    let len = u16::from_be_bytes([pool[o], pool[o + 1]]) as usize;
+    &pool[o + 2..o + 2 + len]
+}
+
+/// A validation finding as a zone problem: the record, then the rule and its RFC section.
+fn finding_at(pos: Pos, owner: &[u8], rdata: &[u8], f: &Finding) -> ZoneError {
+    let record = Naptr::from_wire(rdata).map_or_else(|| "NAPTR".to_string(), |n| n.to_string());
+    let reason = format!("{} {record}: {f}", name::to_text(owner));
+    match f.severity {
+        Severity::Error => ZoneError::error(pos, reason),
+        Severity::Warning => ZoneError::warning(pos, reason),
+    }
+}
+
+/// The name a trie key stands for.
+fn key_to_name(key: TrieKey, apex: &[u8]) -> Vec<u8> {
+    let mut labels = Vec::new();
+    for depth in 0..MAX_TRIE_DEPTH {
+        match nibble_at(key, depth) {
+            0 => break,
+            11 => labels.push(b'*'),
+            d => labels.push(b'0' + d - 1),
+        }
+    }
+    let mut wire = Vec::with_capacity(labels.len() * 2 + apex.len());
+    for &c in labels.iter().rev() {
+        wire.extend_from_slice(&[1, c]);
+    }
+    wire.extend_from_slice(apex);
+    wire
+}
+
+/// Problems found while loading. Capped, so that one systematic mistake in millions of records
+/// cannot flood memory or logs; what is not listed is counted.
+pub struct Report {
+    strict: bool,
+    listed: Vec<ZoneError>,
+    errors: usize,
+    warnings: usize,
+}
+
+/// How many problems of each kind a report lists.
+const REPORT_LIMIT: usize = 1000;
+
+impl Report {
+    fn new(strict: bool) -> Self {
+        Self {
+            strict,
+            listed: Vec::new(),
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    fn push(&mut self, mut e: ZoneError) {
+        if e.warning && self.strict {
+            e.warning = false;
+            e.reason = format!("strict: {}", e.reason);
+        }
+        let seen = if e.warning {
+            &mut self.warnings
+        } else {
+            &mut self.errors
+        };
+        *seen += 1;
+        if *seen <= REPORT_LIMIT {
+            self.listed.push(e);
+        }
+    }
+
+    fn has_errors(&self) -> bool {
+        self.errors > 0
+    }
+
+    fn absorb(&mut self, other: Self) {
+        for e in other.listed {
+            self.push(e);
+        }
+        self.errors += other.errors.saturating_sub(REPORT_LIMIT);
+        self.warnings += other.warnings.saturating_sub(REPORT_LIMIT);
+    }
+
+    /// Listed problems in reading order (files as opened, then lines), a closing line for what
+    /// was not listed, the error count, and the unlisted warning count.
+    fn into_sorted(mut self, files: &[PathBuf], whole: &Pos) -> (Vec<ZoneError>, usize, usize) {
+        let rank = |e: &ZoneError| {
+            let file = files.iter().position(|f| *f == *e.pos.file);
+            (file.unwrap_or(usize::MAX), e.pos.line)
+        };
+        self.listed.sort_by_key(rank);
+        let unlisted_errors = self.errors.saturating_sub(REPORT_LIMIT);
+        let unlisted_warnings = self.warnings.saturating_sub(REPORT_LIMIT);
+        if unlisted_errors > 0 {
+            self.listed.push(ZoneError::error(
+                whole.clone(),
+                format!("… and {unlisted_errors} more errors not listed"),
+            ));
+        }
+        (self.listed, self.errors, unlisted_warnings)
     }
 }
 

@@ -92,11 +92,35 @@ impl fmt::Display for Pos {
 pub struct ZoneError {
     pub pos: Pos,
     pub reason: String,
+    /// A warning reports without keeping the zone from loading (unless the zone is strict).
+    pub warning: bool,
+}
+
+impl ZoneError {
+    pub fn error(pos: Pos, reason: impl Into<String>) -> Self {
+        Self {
+            pos,
+            reason: reason.into(),
+            warning: false,
+        }
+    }
+
+    pub fn warning(pos: Pos, reason: impl Into<String>) -> Self {
+        Self {
+            pos,
+            reason: reason.into(),
+            warning: true,
+        }
+    }
 }
 
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.pos, self.reason)
+        if self.warning {
+            write!(f, "{}: warning: {}", self.pos, self.reason)
+        } else {
+            write!(f, "{}: {}", self.pos, self.reason)
+        }
     }
 }
 
@@ -159,7 +183,7 @@ impl Parser<'_> {
                 file: file.clone(),
                 line: 0,
             });
-            (p.on_error)(ZoneError { pos, reason });
+            (p.on_error)(ZoneError::error(pos, reason));
         };
         if depth > MAX_INCLUDE_DEPTH {
             fail(
@@ -182,7 +206,7 @@ impl Parser<'_> {
                 Ok(()) => {
                     if let Err(reason) = self.entry(&lexer, depth) {
                         let pos = lexer.entry_pos();
-                        (self.on_error)(ZoneError { pos, reason });
+                        (self.on_error)(ZoneError::error(pos, reason));
                     }
                 }
                 Err(e) => (self.on_error)(e),
@@ -555,13 +579,11 @@ impl<R: BufRead> Lexer<R> {
     }
 
     fn error(&self, line: u32, reason: impl Into<String>) -> ZoneError {
-        ZoneError {
-            pos: Pos {
-                file: self.file.clone(),
-                line,
-            },
-            reason: reason.into(),
-        }
+        let pos = Pos {
+            file: self.file.clone(),
+            line,
+        };
+        ZoneError::error(pos, reason)
     }
 
     /// Reads the next non-empty logical entry. `None` at end of file.
