@@ -5,7 +5,9 @@
 //! [`lookup`] answers a question over a snapshot; [`wire`] turns requests and answers into bytes;
 //! [`server`] moves bytes over UDP and TCP.
 
+pub mod client;
 pub mod config;
+pub mod e164;
 pub mod enumservice;
 pub mod lookup;
 pub mod name;

@@ -8,7 +8,9 @@ use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use tracing::{error, info};
 
+use enumd::client;
 use enumd::config::{Config, LogFormat};
+use enumd::e164::{self, DialPlan};
 use enumd::reload::{self, ZoneSet};
 use enumd::server::{Listeners, Serving};
 use enumd::zone::Zone;
@@ -35,10 +37,50 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Resolve a dialled number as RFC 6116 prescribes and print its URIs in order. Exit 0
+    /// with at least one URI, 1 when the number has none, 2 on errors.
+    Lookup(LookupArgs),
+}
+
+#[derive(clap::Args)]
+struct LookupArgs {
+    /// The number as dialled: "+43 1 79780 1234", "0043 1 79780-1234", "*431797801234",
+    /// "(01) 79780 1234" with --country-code 43.
+    dialled: String,
+    /// DNS server to ask [default: the first `listen` address of --config, else 127.0.0.1:53].
+    #[arg(long)]
+    server: Option<std::net::SocketAddr>,
+    /// ENUM apex the number's domain is built under.
+    #[arg(long, default_value = "e164.arpa.")]
+    apex: String,
+    /// Only rules with this Enumservice (`sip`, `voice:tel`; a type alone matches its subtypes).
+    #[arg(long)]
+    service: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Country code for national numbers (dialled with the national prefix).
+    #[arg(long)]
+    country_code: Option<String>,
+    /// National (trunk) prefix.
+    #[arg(long, default_value = "0")]
+    national_prefix: String,
+    /// International access code; repeat for several.
+    #[arg(long = "international-prefix", default_values = ["00", "011"])]
+    international_prefixes: Vec<String>,
+    /// Follow NS referrals down to Tier-3 servers (asked on the same port as --server).
+    #[arg(long)]
+    follow_referrals: bool,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 2)]
+    timeout: u64,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Lookup(args)) = &cli.command {
+        return lookup(args, &cli.config);
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -49,6 +91,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Check { strict } => check(&config, strict),
+        Command::Lookup(_) => unreachable!("handled before the config is required"),
     }
 }
 
@@ -90,6 +133,96 @@ fn check(config: &Config, strict: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
+    let plan = DialPlan {
+        country_code: args.country_code.clone(),
+        national_prefix: args.national_prefix.clone(),
+        international_prefixes: args.international_prefixes.clone(),
+    };
+    let number = match e164::normalize(&args.dialled, &plan) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("enumd lookup: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = args.server.unwrap_or_else(|| {
+        Config::load(config_path)
+            .ok()
+            .and_then(|c| c.listen.first().copied())
+            .unwrap_or_else(|| ([127, 0, 0, 1], 53).into())
+    });
+    let opts = client::Options {
+        server,
+        follow_referrals: args.follow_referrals,
+        service: args.service.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+    };
+    let res = match client::resolve(&number, &args.apex, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("enumd lookup: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&res) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("enumd lookup: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print_resolution(&res);
+    }
+    if res.outcome == client::Outcome::Found {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_resolution(res: &client::Resolution) {
+    println!("{} → {} (asked {})", res.number, res.domain, res.server);
+    if res.results.is_empty() {
+        println!("no URI: {}", client::describe(res.outcome));
+        if res.filtered > 0 {
+            println!("note: {} rule(s) left out by --service", res.filtered);
+        }
+    } else {
+        let width = res
+            .results
+            .iter()
+            .map(|f| f.services.join("+").len())
+            .max()
+            .unwrap_or(0)
+            .max(11);
+        println!("order pref  {:width$}  uri", "enumservice");
+        for f in &res.results {
+            let via = if f.domain == res.domain {
+                String::new()
+            } else {
+                format!("   (via {})", f.domain)
+            };
+            println!(
+                "{:<5} {:<5} {:width$}  {}{via}",
+                f.order,
+                f.preference,
+                f.services.join("+"),
+                f.uri
+            );
+        }
+    }
+    for s in &res.skipped {
+        if s.rule.is_empty() {
+            println!("note: {}: {}", s.domain, s.reason);
+        } else {
+            println!("skipped: {} {}: {}", s.domain, s.rule, s.reason);
+        }
     }
 }
 

@@ -514,6 +514,21 @@ mod tests {
     }
 
     #[test]
+    fn rfc3403_cid_example_uses_group_2_and_the_i_flag() {
+        // RFC 3403 §6.2: the CID URN rule; `\.` in a bracket is a backslash or a dot.
+        let e = SubstExpr::parse(br"!^urn:cid:.+@([^\.]+\.)(.*)$!\2!i").unwrap();
+        assert!(e.case_insensitive);
+        assert_eq!(
+            e.apply("urn:cid:199606121851.1@bar.example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            e.apply("URN:CID:x@bar.example.com").as_deref(),
+            Some("example.com")
+        );
+    }
+
+    #[test]
     fn posix_bracket_expressions() {
         assert_eq!(apply("/^[[:digit:]]*$/ok/", "12345").as_deref(), Some("ok"));
         assert_eq!(

@@ -54,14 +54,30 @@ impl TestServer {
 
     /// Serves the given zones with extra top-level config lines.
     pub fn start_with(extra_config: &str, zones: &[(&str, &str)]) -> Self {
+        Self::start_at("127.0.0.1:0", extra_config, zones)
+    }
+
+    /// Serves a config file's zones (the shipped lab, say) on 127.0.0.1, port 0.
+    pub fn start_config(path: &str) -> Self {
+        let mut config = Config::load(std::path::Path::new(path)).expect("config");
+        config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        Self::run(config, temp_dir("cfg"))
+    }
+
+    /// Serves the given zones on `listen` (e.g. another loopback address).
+    pub fn start_at(listen: &str, extra_config: &str, zones: &[(&str, &str)]) -> Self {
         let dir = temp_dir("srv");
-        let mut config = format!("listen = [\"127.0.0.1:0\"]\n{extra_config}\n");
+        let mut config = format!("listen = [\"{listen}\"]\n{extra_config}\n");
         for (i, (apex, text)) in zones.iter().enumerate() {
             let file = format!("zone{i}.zone");
             std::fs::write(dir.join(&file), text).expect("write zone");
             config.push_str(&format!("[[zone]]\napex = \"{apex}\"\nfile = \"{file}\"\n"));
         }
         let config = Config::parse(&config, &dir).expect("config");
+        Self::run(config, dir)
+    }
+
+    fn run(config: Config, dir: PathBuf) -> Self {
         let zones = ZoneSet::load(&config);
         let store = Arc::new(ArcSwap::from_pointee(zones.snapshot()));
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,279 @@
+//! `enumd lookup` end to end: the real binary against a running enumd over real sockets.
+
+mod common;
+
+use std::process::Command;
+
+use common::TestServer;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn lookup(server: &TestServer, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .arg("lookup")
+        .args(["--server", &server.addr.to_string(), "--timeout", "2"])
+        .args(args)
+        .output()
+        .expect("run enumd lookup");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The URIs of a JSON result, in order.
+fn uris(server: &TestServer, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let run = lookup(server, &all);
+    let v: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn lab() -> TestServer {
+    TestServer::start_config("config/enumd.toml")
+}
+
+#[test]
+fn pilot_wildcard_back_reference_gives_the_extension() {
+    let s = lab();
+    let run = lookup(&s, &["+43 1 79780 1234"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout,
+        "+431797801234 → 4.3.2.1.0.8.7.9.7.1.3.4.e164.arpa. (asked ".to_string()
+            + &s.addr.to_string()
+            + ")\norder pref  enumservice  uri\n100   10    sip          sip:1234@sip.oefeg.at\n"
+    );
+}
+
+#[test]
+fn every_dialling_form_reaches_the_same_number() {
+    let s = lab();
+    for dialled in [
+        "+43 1 79780 1234",
+        "+43-1-79780-1234#",
+        "+43.1.79780.1234",
+        "0043 1 79780 1234",
+        "011 43 1 79780 1234",
+        "*43 1 79780 1234",
+        "(01) 79780 1234",
+        "0179780-1234#",
+    ] {
+        let got = uris(&s, &["--country-code", "43", dialled]);
+        assert_eq!(got, ["sip:1234@sip.oefeg.at"], "{dialled}");
+    }
+}
+
+#[test]
+fn centrally_administered_pilot_extensions_and_wildcard() {
+    let s = lab();
+    // The pilot itself: voice, e-mail and web, in ORDER then PREFERENCE.
+    assert_eq!(
+        uris(&s, &["+44 1632 960"]),
+        [
+            "sip:reception@pbx.example.com",
+            "mailto:info@example.com",
+            "http://www.example.com/"
+        ]
+    );
+    assert_eq!(
+        uris(&s, &["+44 1632 9600"]),
+        ["sip:switchboard@pbx.example.com"]
+    );
+    assert_eq!(uris(&s, &["+44 1632 960 32"]), ["sip:32@pbx.example.com"]);
+    // Any other extension through the wildcard, its digits from the back-reference.
+    assert_eq!(uris(&s, &["+44 1632 960 5"]), ["sip:5@pbx.example.com"]);
+    assert_eq!(uris(&s, &["+44 1632 960 27"]), ["sip:27@pbx.example.com"]);
+    // 3.<pilot> is an empty non-terminal (parent of extension 32): no wildcard, NODATA.
+    let run = lookup(&s, &["+44 1632 960 3"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("no URI: the domain exists but holds no NAPTR records (NODATA)"),
+        "{}",
+        run.stdout
+    );
+    let run = lookup(&s, &["+44 1632 960 34"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("(NXDOMAIN)"), "{}", run.stdout);
+    // --service keeps only matching rules.
+    assert_eq!(
+        uris(&s, &["--service", "email", "+44 1632 960"]),
+        ["mailto:info@example.com"]
+    );
+    let run = lookup(&s, &["--service", "sip", "+44 1632 960"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("note: 3 rule(s) left out by --service"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn non_terminal_rule_is_followed() {
+    let s = lab();
+    let run = lookup(&s, &["+44 117 496 0000"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("sip:helpdesk@example.org   (via 9.9.9.0.6.9.4.7.1.1.4.4.e164.arpa.)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        uris(&s, &["+44 117 496 0000"]),
+        ["sip:helpdesk@example.org", "tel:+441174960999;enumdi"]
+    );
+}
+
+#[test]
+fn private_apex_number_portability() {
+    let s = lab();
+    assert_eq!(
+        uris(
+            &s,
+            &[
+                "--apex",
+                "e164enum.net.",
+                "--service",
+                "pstn:tel",
+                "+44 7700 900123"
+            ]
+        ),
+        ["tel:+447700900123;npdi;rn=+447700900900;enumdi"]
+    );
+}
+
+const TIER2: &str = "$TTL 300\n@ SOA ns1 hm 1 1 1 1 300\n@ NS ns1\nns1 A 127.0.0.1\n\
+    5.4.3.2.1 NS ns1.5.4.3.2.1\nns1.5.4.3.2.1 A 127.0.0.2\n\
+    ; RFC 3402 §3.2: back-references to two groups\n\
+    0.6.9.2.3.6.1 NAPTR 10 10 \"u\" \"E2U+sip\" \"!^\\\\+44(1632)(960.*)$!sip:\\\\2@\\\\1.example.com!\" .\n\
+    ; compound Enumservices\n\
+    1.6.9.2.3.6.1 NAPTR 10 10 \"u\" \"E2U+voice:sip+video:sip\" \"!^.*$!sip:both@example.com!\" .\n\
+    ; half of a non-terminal loop through another zone: no zone alone shows it\n\
+    1.1 NAPTR 10 10 \"\" \"\" \"\" 2.2.5.5.e164.arpa.\n";
+
+/// The other half of the loop.
+const OTHER: &str = "$TTL 300\n@ SOA ns1 hm 1 1 1 1 300\n@ NS ns1.4.4.e164.arpa.\n\
+    2.2 NAPTR 10 10 \"\" \"\" \"\" 1.1.4.4.e164.arpa.\n";
+
+fn tier3_number_zone() -> String {
+    let mut z = String::from("$TTL 300\n@ SOA ns1 hm 1 1 1 1 300\n@ NS ns1\nns1 A 127.0.0.2\n");
+    z.push_str("6.7 NAPTR 10 10 \"u\" \"E2U+sip\" \"!^.*$!sip:tier3@pbx.example.net!\" .\n");
+    // Enough rules that the answer does not fit 1232 bytes: the client must retry over TCP.
+    for i in 0..20 {
+        z.push_str(&format!(
+            "8.8 NAPTR 20 {i} \"u\" \"E2U+sip\" \"!^.*$!sip:a-long-user-name-{i:02}@a-rather-long-proxy-name.example.net!\" .\n"
+        ));
+    }
+    z
+}
+
+#[test]
+fn tier3_delegation_is_followed_with_follow_referrals() {
+    let tier2 = TestServer::start(&[("4.4.e164.arpa.", TIER2)]);
+    let port = tier2.addr.port();
+    let tier3_zone = tier3_number_zone();
+    let tier3 = TestServer::start_at(
+        &format!("127.0.0.2:{port}"),
+        "",
+        &[("5.4.3.2.1.4.4.e164.arpa.", &tier3_zone)],
+    );
+    assert_eq!(tier3.addr.port(), port);
+
+    let run = lookup(&tier2, &["+44 12345 76"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("(referral)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("use --follow-referrals"),
+        "{}",
+        run.stdout
+    );
+
+    assert_eq!(
+        uris(&tier2, &["--follow-referrals", "+44 12345 76"]),
+        ["sip:tier3@pbx.example.net"]
+    );
+    // A truncated UDP answer is retried over TCP: all 20 rules arrive.
+    let got = uris(&tier2, &["--follow-referrals", "+44 12345 88"]);
+    assert_eq!(got.len(), 20);
+    assert_eq!(
+        got[0],
+        "sip:a-long-user-name-00@a-rather-long-proxy-name.example.net"
+    );
+}
+
+#[test]
+fn rfc3402_back_references_and_compound_services() {
+    let s = TestServer::start(&[("4.4.e164.arpa.", TIER2)]);
+    assert_eq!(uris(&s, &["+44 1632 960"]), ["sip:960@1632.example.com"]);
+    let run = lookup(&s, &["--json", "+44 1632 961"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["results"][0]["services"],
+        serde_json::json!(["voice:sip", "video:sip"])
+    );
+    assert_eq!(
+        uris(&s, &["--service", "video:sip", "+44 1632 961"]),
+        ["sip:both@example.com"]
+    );
+    assert_eq!(
+        uris(&s, &["--service", "video", "+44 1632 961"]),
+        ["sip:both@example.com"]
+    );
+    assert!(uris(&s, &["--service", "web", "+44 1632 961"]).is_empty());
+}
+
+#[test]
+fn non_terminal_loop_across_zones_is_detected() {
+    let s = TestServer::start(&[("4.4.e164.arpa.", TIER2), ("5.5.e164.arpa.", OTHER)]);
+    let run = lookup(&s, &["+44 11"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("non-terminal loop detected: 1.1.4.4.e164.arpa. → 2.2.5.5.e164.arpa. → 1.1.4.4.e164.arpa."),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bad_input_and_unreachable_servers_exit_2() {
+    let s = lab();
+    let run = lookup(&s, &["+43 1 CALL"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("'C' is not something one dials"),
+        "{}",
+        run.stderr
+    );
+    let run = lookup(&s, &["+1234567890123456"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("at most 15"), "{}", run.stderr);
+    // Nothing listens on this UDP port: the lookup gives up and says so.
+    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args([
+            "lookup",
+            "--server",
+            "127.0.0.1:9",
+            "--timeout",
+            "1",
+            "+431",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no answer from 127.0.0.1:9"));
+}
