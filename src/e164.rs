@@ -16,13 +16,27 @@ pub struct DialPlan {
     pub international_prefixes: Vec<String>,
 }
 
+impl DialPlan {
+    /// The usual plan for a country: national prefix `0`; international access code `011` in
+    /// the North American plan (+1), `00` elsewhere (ITU-T E.164 Suppl. 2). Without a country,
+    /// both codes are accepted. `0117…` in the UK is a national number, not `011` + 7….
+    pub fn for_country(country_code: Option<String>) -> Self {
+        let international = match country_code.as_deref() {
+            Some("1") => vec!["011"],
+            Some(_) => vec!["00"],
+            None => vec!["00", "011"],
+        };
+        Self {
+            country_code,
+            national_prefix: "0".to_string(),
+            international_prefixes: international.into_iter().map(str::to_string).collect(),
+        }
+    }
+}
+
 impl Default for DialPlan {
     fn default() -> Self {
-        Self {
-            country_code: None,
-            national_prefix: "0".to_string(),
-            international_prefixes: vec!["00".to_string(), "011".to_string()],
-        }
+        Self::for_country(None)
     }
 }
 
@@ -127,29 +141,33 @@ fn longest_prefix<'s>(s: &'s str, prefixes: &[String]) -> Option<&'s str> {
 mod tests {
     use super::*;
 
-    fn austria() -> DialPlan {
-        DialPlan {
-            country_code: Some("43".to_string()),
-            ..DialPlan::default()
-        }
+    fn plan(cc: &str) -> DialPlan {
+        DialPlan::for_country(Some(cc.to_string()))
     }
 
     #[test]
     fn every_dialling_form_reaches_the_same_number() {
-        for dialled in [
-            "+43 1 79780 1234",
-            "+43-1-79780-1234",
-            "+43.1.79780.1234",
-            "+43 (1) 79780 1234#",
-            "0043 1 79780 1234",
-            "011 43 1 79780 1234",
-            "*43 1 79780 1234",
-            "(01) 79780 1234",
-            "01 79780-1234#",
+        for (dialled, plan) in [
+            ("+43 1 79780 1234", DialPlan::default()),
+            ("+43-1-79780-1234", DialPlan::default()),
+            ("+43.1.79780.1234", DialPlan::default()),
+            ("+43 (1) 79780 1234#", DialPlan::default()),
+            ("0043 1 79780 1234", DialPlan::default()),
+            ("011 43 1 79780 1234", DialPlan::default()),
+            ("011 43 1 79780 1234", plan("1")),
+            ("*43 1 79780 1234", DialPlan::default()),
+            ("0043 1 79780 1234", plan("43")),
+            ("(01) 79780 1234", plan("43")),
+            ("01 79780-1234#", plan("43")),
         ] {
-            let n = normalize(dialled, &austria()).unwrap_or_else(|e| panic!("{dialled}: {e}"));
+            let n = normalize(dialled, &plan).unwrap_or_else(|e| panic!("{dialled}: {e}"));
             assert_eq!(n.aus(), "+431797801234", "{dialled}");
         }
+        // In the UK 0117 is Bristol, not 011 + 7.
+        assert_eq!(
+            normalize("0117 496 0000", &plan("44")).unwrap().aus(),
+            "+441174960000"
+        );
         let n = normalize("+431797801234", &DialPlan::default()).unwrap();
         assert_eq!(n.domain("e164.arpa."), "4.3.2.1.0.8.7.9.7.1.3.4.e164.arpa.");
         assert_eq!(

@@ -65,8 +65,9 @@ struct LookupArgs {
     /// National (trunk) prefix.
     #[arg(long, default_value = "0")]
     national_prefix: String,
-    /// International access code; repeat for several.
-    #[arg(long = "international-prefix", default_values = ["00", "011"])]
+    /// International access code; repeat for several [default: 011 with --country-code 1,
+    /// 00 with another country code, both without one].
+    #[arg(long = "international-prefix")]
     international_prefixes: Vec<String>,
     /// Follow NS referrals down to Tier-3 servers (asked on the same port as --server).
     #[arg(long)]
@@ -137,11 +138,11 @@ fn check(config: &Config, strict: bool) -> ExitCode {
 }
 
 fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
-    let plan = DialPlan {
-        country_code: args.country_code.clone(),
-        national_prefix: args.national_prefix.clone(),
-        international_prefixes: args.international_prefixes.clone(),
-    };
+    let mut plan = DialPlan::for_country(args.country_code.clone());
+    plan.national_prefix = args.national_prefix.clone();
+    if !args.international_prefixes.is_empty() {
+        plan.international_prefixes = args.international_prefixes.clone();
+    }
     let number = match e164::normalize(&args.dialled, &plan) {
         Ok(n) => n,
         Err(e) => {

@@ -61,19 +61,26 @@ fn pilot_wildcard_back_reference_gives_the_extension() {
 #[test]
 fn every_dialling_form_reaches_the_same_number() {
     let s = lab();
-    for dialled in [
-        "+43 1 79780 1234",
-        "+43-1-79780-1234#",
-        "+43.1.79780.1234",
-        "0043 1 79780 1234",
-        "011 43 1 79780 1234",
-        "*43 1 79780 1234",
-        "(01) 79780 1234",
-        "0179780-1234#",
-    ] {
-        let got = uris(&s, &["--country-code", "43", dialled]);
-        assert_eq!(got, ["sip:1234@sip.oefeg.at"], "{dialled}");
+    let forms: [&[&str]; 10] = [
+        &["+43 1 79780 1234"],
+        &["+43-1-79780-1234#"],
+        &["+43.1.79780.1234"],
+        &["+43 (1) 79780 1234"],
+        &["0043 1 79780 1234"],
+        &["011 43 1 79780 1234"],
+        &["--country-code", "1", "011 43 1 79780 1234"],
+        &["*43 1 79780 1234"],
+        &["--country-code", "43", "(01) 79780 1234"],
+        &["--country-code", "43", "0179780-1234#"],
+    ];
+    for args in forms {
+        assert_eq!(uris(&s, args), ["sip:1234@sip.oefeg.at"], "{args:?}");
     }
+    // A UK national number starting 0117 is not North America's 011 + 7.
+    assert_eq!(
+        uris(&s, &["--country-code", "44", "0117 496 0000"]),
+        ["sip:helpdesk@example.org", "tel:+441174960999;enumdi"]
+    );
 }
 
 #[test]
