@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod name;
 pub mod naptr;
 pub mod reload;
+pub mod request;
 pub mod server;
 pub mod validate;
 pub mod wire;

@@ -1,14 +1,13 @@
-//! From request bytes to response bytes: decoding (hickory-proto), header and EDNS policy, and
-//! an encoder that writes answers straight from the zone's wire-form RDATA.
+//! From request bytes to response bytes: decoding ([`request`]), header and EDNS policy, and an
+//! encoder that writes answers straight from the zone's wire-form RDATA.
 //!
 //! Truncation follows NSD and Knot: a UDP response that does not fit is sent with TC set and
 //! empty sections (RFC 2181 §9), so the client retries over TCP and never acts on part of an
 //! RRset. Optional additional records are dropped instead of truncating.
 
-use hickory_proto::op::{Message, OpCode};
-
 use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
 use crate::name;
+use crate::request::{self, Edns, HEADER_LEN, Rejected};
 use crate::zonefile::rtype;
 
 /// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
@@ -25,18 +24,9 @@ pub struct Limits {
     pub udp_payload_cap: u16,
 }
 
-const HEADER_LEN: usize = 12;
 /// An OPT RR with no options: root owner, type, class, TTL, RDLENGTH.
 const OPT_LEN: usize = 11;
 const CLASS_IN: u16 = 1;
-
-/// What the request said about EDNS (RFC 6891 §6.1.3).
-#[derive(Clone, Copy)]
-struct Edns {
-    payload: u16,
-    version: u8,
-    dnssec_ok: bool,
-}
 
 /// Answers one request. Writes the response into `out` and returns true, or returns false when
 /// nothing should be sent (too short to carry an ID, or itself a response).
@@ -48,42 +38,29 @@ pub fn respond(
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    if request.len() < HEADER_LEN {
-        return false;
-    }
-    let id = [request[0], request[1]];
-    let flags = request[2];
-    if flags & 0x80 != 0 {
-        return false; // QR set: never answer a response (reflection loops).
-    }
+    let req = match request::parse(request) {
+        Ok(r) => r,
+        Err(Rejected::Drop) => return false,
+        Err(Rejected::FormErr) => {
+            // The header is there (parse checked its length): answer with its ID and opcode.
+            let opcode_rd = 0x80 | (request[2] & 0x79);
+            header(
+                out,
+                [request[0], request[1]],
+                opcode_rd,
+                request[3] & 0x10,
+                Rcode::FormErr,
+                false,
+            );
+            return true;
+        }
+    };
     // Byte 2 of the response: QR, the request's opcode and RD; byte 3: CD copied.
-    let opcode_rd = 0x80 | (flags & 0x79);
-    let cd = request[3] & 0x10;
+    let opcode_rd = 0x80 | (req.flags[0] & 0x79);
+    let cd = req.flags[1] & 0x10;
+    let (id, edns, qname, qtype, qclass) = (req.id, req.edns, req.qname(), req.qtype, req.qclass);
 
-    let Ok(message) = Message::from_vec(request) else {
-        header(out, id, opcode_rd, cd, Rcode::FormErr, false);
-        return true;
-    };
-    let edns = message.edns.as_ref().map(|e| Edns {
-        payload: e.max_payload(),
-        version: e.version(),
-        dnssec_ok: e.flags().dnssec_ok,
-    });
-    let [query] = &message.queries[..] else {
-        header(out, id, opcode_rd, cd, Rcode::FormErr, false);
-        finish_edns(out, edns, Rcode::FormErr, limits);
-        return true;
-    };
-    let mut qname = Vec::with_capacity(64);
-    for label in query.name().iter() {
-        qname.push(label.len() as u8);
-        qname.extend_from_slice(label);
-    }
-    qname.push(0);
-    let qtype = u16::from(query.query_type());
-    let qclass = u16::from(query.query_class());
-
-    let answer = if message.metadata.op_code != OpCode::Query {
+    let answer = if req.opcode() != 0 {
         Answer::error(Rcode::NotImp)
     } else if edns.is_some_and(|e| e.version > 0) {
         Answer::error(Rcode::BadVers)
@@ -95,7 +72,7 @@ pub fn respond(
     } else if qtype == rtype::OPT {
         Answer::error(Rcode::FormErr)
     } else {
-        lookup::lookup(snapshot, &qname, qtype)
+        lookup::lookup(snapshot, qname, qtype)
     };
 
     let limit = match (transport, edns) {
@@ -109,7 +86,7 @@ pub fn respond(
         id,
         opcode_rd,
         cd,
-        &qname,
+        qname,
         qtype,
         qclass,
         &answer,

@@ -21,11 +21,13 @@ use enumd::server::{Listeners, Serving};
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    stop: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -89,10 +91,13 @@ impl TestServer {
             .block_on(Listeners::bind(&config.listen))
             .expect("bind");
         let addr = listeners.local_addrs()[0];
-        runtime.spawn(listeners.serve(Serving::new(&config, store)));
+        let serving = Serving::new(&config, store);
+        let stop = serving.stop.clone();
+        runtime.spawn(listeners.serve(serving));
         Self {
             addr,
             dir,
+            stop,
             runtime: Some(runtime),
         }
     }
