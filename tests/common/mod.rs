@@ -27,7 +27,7 @@ pub struct TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
