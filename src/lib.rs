@@ -15,6 +15,7 @@ pub mod naptr;
 pub mod reload;
 pub mod request;
 pub mod server;
+pub mod template;
 pub mod validate;
 pub mod wire;
 pub mod zone;

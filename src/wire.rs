@@ -8,6 +8,7 @@
 use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
 use crate::name;
 use crate::request::{self, Edns, HEADER_LEN, Rejected};
+use crate::template;
 use crate::zonefile::rtype;
 
 /// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
@@ -126,6 +127,8 @@ fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, limits: Limi
 /// Writes a response with RFC 1035 §4.1.4 name compression.
 struct Encoder<'o, 'n> {
     out: &'o mut Vec<u8>,
+    /// The question's name, as the client spelled it.
+    qname: &'n [u8],
     /// Names already written: (offset in `out`, the name from there on, uncompressed).
     names: Vec<(u16, &'n [u8])>,
     limit: usize,
@@ -150,6 +153,7 @@ impl<'o, 'n> Encoder<'o, 'n> {
         header(out, id, opcode_rd, cd, answer.rcode, answer.authoritative);
         let mut enc = Encoder {
             out,
+            qname,
             names: Vec::with_capacity(16),
             limit,
         };
@@ -204,8 +208,13 @@ impl<'o, 'n> Encoder<'o, 'n> {
     /// Writes every record of one RRset; returns how many.
     fn rrset(&mut self, e: &Entry<'n>) -> Result<u16, Overflow> {
         let set = e.zone.rrset_info(e.rrset);
+        let owner = match e.owner {
+            Owner::Query(offset) => &self.qname[offset..],
+            Owner::Zone(n) => n,
+        };
+        let mut aus_buf = [0; 128];
         let mut count = 0;
-        for rdata in e.zone.rdatas(e.rrset) {
+        for (rdata, templated) in e.zone.rdata_entries(e.rrset) {
             match e.owner {
                 Owner::Query(offset) => {
                     let ptr = 0xc000 | (HEADER_LEN + offset) as u16;
@@ -218,7 +227,13 @@ impl<'o, 'n> Encoder<'o, 'n> {
             self.out.extend_from_slice(&e.ttl.to_be_bytes());
             let len_at = self.out.len();
             self.out.extend_from_slice(&[0, 0]);
-            self.rdata(set.rtype, rdata);
+            match templated
+                .then(|| template::owner_aus(owner, &mut aus_buf))
+                .flatten()
+            {
+                Some(aus) => template::expand(rdata, aus, self.out),
+                None => self.rdata(set.rtype, rdata),
+            }
             let len = (self.out.len() - len_at - 2) as u16;
             self.out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
             if self.out.len() > self.limit {

@@ -14,6 +14,7 @@ use hashbrown::HashTable;
 use crate::lookup;
 use crate::name;
 use crate::naptr::{Naptr, RegexCache};
+use crate::template;
 use crate::validate::{self, Finding, Severity};
 use crate::zonefile::{self, Pos, Record, ZoneError, rtype};
 
@@ -228,16 +229,19 @@ impl Zone {
         &self.rrsets[id as usize]
     }
 
-    /// The RDATA of each record of an RRset, in wire form.
+    /// The RDATA of each record of an RRset as stored: number templates (see [`template`])
+    /// unexpanded. Fine wherever only structure, flags or names matter.
     pub fn rdatas(&self, id: u32) -> impl Iterator<Item = &[u8]> {
+        self.rdata_entries(id).map(|(rdata, _)| rdata)
+    }
+
+    /// Each record's stored RDATA and whether it is a number template, to be expanded with the
+    /// owner's number (the encoder does).
+    pub fn rdata_entries(&self, id: u32) -> impl Iterator<Item = (&[u8], bool)> {
         let set = self.rrsets[id as usize];
         self.members[set.first as usize..set.first as usize + set.count as usize]
             .iter()
-            .map(|&off| {
-                let off = off as usize;
-                let len = u16::from_be_bytes([self.pool[off], self.pool[off + 1]]) as usize;
-                &self.pool[off + 2..off + 2 + len]
-            })
+            .map(|&off| pooled(&self.pool, off))
     }
 
     /// The apex SOA RRset.
@@ -327,6 +331,11 @@ pub struct ZoneBuilder {
     side_records: Vec<(Box<[u8]>, PendingRecord)>,
     pool: Vec<u8>,
     interned: HashTable<u32>,
+    /// Records stored (identical ones once), for the figures.
+    records: usize,
+    /// RRsets and data lists already built, to share equal ones.
+    rrset_index: HashTable<u32>,
+    list_index: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
     files: Vec<std::sync::Arc<Path>>,
     report: Report,
@@ -344,6 +353,9 @@ impl ZoneBuilder {
             side_records: Vec::new(),
             pool: Vec::new(),
             interned: HashTable::new(),
+            records: 0,
+            rrset_index: HashTable::new(),
+            list_index: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
             files: Vec::new(),
             report: Report::new(strict),
@@ -373,28 +385,24 @@ impl ZoneBuilder {
         }
     }
 
-    /// Stores one RDATA once, returning its offset in the pool.
-    fn intern(&mut self, rdata: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(rdata);
+    /// Stores one RDATA (or number template) once, returning its offset in the pool.
+    fn intern(&mut self, rdata: &[u8], templated: bool) -> u32 {
+        let hash = self.hasher.hash_one((rdata, templated));
         let pool = &self.pool;
-        let stored = |&off: &u32| {
-            let off = off as usize;
-            let len = u16::from_be_bytes([pool[off], pool[off + 1]]) as usize;
-            &pool[off + 2..off + 2 + len]
-        };
-        if let Some(&off) = self.interned.find(hash, |off| stored(off) == rdata) {
+        if let Some(&off) = self
+            .interned
+            .find(hash, |&off| pooled(pool, off) == (rdata, templated))
+        {
             return off;
         }
         let off = self.pool.len() as u32;
+        let flag = if templated { TEMPLATE_FLAG } else { 0 };
         self.pool
-            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            .extend_from_slice(&(rdata.len() as u16 | flag).to_be_bytes());
         self.pool.extend_from_slice(rdata);
         let (pool, hasher) = (&self.pool, &self.hasher);
-        self.interned.insert_unique(hash, off, |&o| {
-            let o = o as usize;
-            let len = u16::from_be_bytes([pool[o], pool[o + 1]]) as usize;
-            hasher.hash_one(&pool[o + 2..o + 2 + len])
-        });
+        self.interned
+            .insert_unique(hash, off, |&o| hasher.hash_one(pooled(pool, o)));
         off
     }
 
@@ -413,7 +421,15 @@ impl ZoneBuilder {
         if r.rtype == rtype::NAPTR {
             self.validate_naptr(r);
         }
-        let rdata = self.intern(r.rdata);
+        let mut aus = [0; 128];
+        let template = match template::owner_aus(r.owner, &mut aus) {
+            Some(aus) if r.rtype == rtype::NAPTR => template::make(aus, r.rdata),
+            _ => None,
+        };
+        let rdata = match template {
+            Some(t) => self.intern(&t, true),
+            None => self.intern(r.rdata, false),
+        };
         let pending = PendingRecord {
             rtype: r.rtype,
             ttl: r.ttl,
@@ -589,7 +605,7 @@ impl ZoneBuilder {
 
         zone.stats.names = zone.nodes.iter().filter(|n| n.data != NONE).count()
             + zone.side.values().filter(|&&d| d != NONE).count();
-        zone.stats.records = zone.members.len();
+        zone.stats.records = self.records;
         zone.stats.trie_nodes = zone.nodes.len();
         zone.stats.side_names = zone.side.len();
         zone.stats.node_bytes = zone.nodes.len() * size_of::<Node>()
@@ -687,20 +703,69 @@ impl ZoneBuilder {
                 rtype::CNAME => flags |= CNAME_BIT,
                 _ => {}
             }
+            self.records += usize::from(count);
             if t == rtype::NAPTR && count > 1 {
                 self.validate_naptr_rrset(zone, first_member, count, group, k, owner);
             }
-            zone.rrsets.push(RRset {
+            let set = RRset {
                 rtype: t,
                 count,
                 ttl,
                 first: first_member,
-            });
-            zone.lists.push(zone.rrsets.len() as u32 - 1);
+            };
+            let id = self.intern_rrset(zone, set);
+            zone.lists.push(id);
             zone.lists[list_at as usize] += 1;
             k = m;
         }
-        (list_at, flags)
+        (self.intern_list(zone, list_at), flags)
+    }
+
+    /// Shares RRsets equal in type, TTL and RDATA (number templates make most of them so).
+    fn intern_rrset(&mut self, zone: &mut Zone, set: RRset) -> u32 {
+        fn key<'z>(z: &'z Zone, s: &RRset) -> (u16, u32, &'z [u32]) {
+            let members = &z.members[s.first as usize..s.first as usize + s.count as usize];
+            (s.rtype, s.ttl, members)
+        }
+        let hash = self.hasher.hash_one(key(zone, &set));
+        let existing = self
+            .rrset_index
+            .find(hash, |&id| {
+                key(zone, &zone.rrsets[id as usize]) == key(zone, &set)
+            })
+            .copied();
+        if let Some(id) = existing {
+            zone.members.truncate(set.first as usize);
+            return id;
+        }
+        let id = zone.rrsets.len() as u32;
+        zone.rrsets.push(set);
+        let hasher = &self.hasher;
+        self.rrset_index.insert_unique(hash, id, |&i| {
+            hasher.hash_one(key(zone, &zone.rrsets[i as usize]))
+        });
+        id
+    }
+
+    /// Shares the data list just written at `at` with an equal one, if there is one.
+    fn intern_list(&mut self, zone: &mut Zone, at: u32) -> u32 {
+        fn list(lists: &[u32], at: u32) -> &[u32] {
+            let n = lists[at as usize] as usize;
+            &lists[at as usize..at as usize + 1 + n]
+        }
+        let hash = self.hasher.hash_one(list(&zone.lists, at));
+        let existing = self
+            .list_index
+            .find(hash, |&o| list(&zone.lists, o) == list(&zone.lists, at))
+            .copied();
+        if let Some(found) = existing {
+            zone.lists.truncate(at as usize);
+            return found;
+        }
+        let (hasher, lists) = (&self.hasher, &zone.lists);
+        self.list_index
+            .insert_unique(hash, at, |&o| hasher.hash_one(list(lists, o)));
+        at
     }
 }
 
@@ -716,7 +781,7 @@ impl ZoneBuilder {
         owner: &dyn Fn() -> Vec<u8>,
     ) {
         let offsets = &zone.members[first_member as usize..first_member as usize + count as usize];
-        let rdatas: Vec<&[u8]> = offsets.iter().map(|&o| pooled(&self.pool, o)).collect();
+        let rdatas: Vec<&[u8]> = offsets.iter().map(|&o| pooled(&self.pool, o).0).collect();
         let findings = validate::check_naptr_rrset(&rdatas);
         if findings.is_empty() {
             return;
@@ -735,11 +800,16 @@ impl ZoneBuilder {
     }
 }
 
-/// The RDATA stored at `offset` of an interning pool.
-fn pooled(pool: &[u8], offset: u32) -> &[u8] {
+/// High bit of a pool entry's length: the entry is a number template. NAPTR RDATA is at most
+/// 4 + 3 × 256 + 255 bytes, so the bit is never needed for the length.
+const TEMPLATE_FLAG: u16 = 0x8000;
+
+/// The RDATA stored at `offset` of an interning pool, and whether it is a number template.
+fn pooled(pool: &[u8], offset: u32) -> (&[u8], bool) {
     let o = offset as usize;
-    let len = u16::from_be_bytes([pool[o], pool[o + 1]]) as usize;
-    &pool[o + 2..o + 2 + len]
+    let word = u16::from_be_bytes([pool[o], pool[o + 1]]);
+    let len = (word & !TEMPLATE_FLAG) as usize;
+    (&pool[o + 2..o + 2 + len], word & TEMPLATE_FLAG != 0)
 }
 
 /// A validation finding as a zone problem: the record, then the rule and its RFC section.

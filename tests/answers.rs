@@ -446,3 +446,30 @@ fn several_zones_longest_apex_wins() {
     let m = s.ask("1.e164enum.net.", RecordType::NAPTR);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
 }
+
+#[test]
+fn records_naming_their_own_number_answer_with_that_number() {
+    // Stored once as a shared template; each answer carries its owner's own number.
+    let zone = "$TTL 60\n@ SOA ns hm 1 1 1 1 60\n@ NS ns.example.\n\
+        1.2.3 NAPTR 10 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+44321;npdi;rn=+44321!\" .\n\
+        1.2.3 NAPTR 20 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+44321@sip.example.net!\" .\n\
+        9.8.7 NAPTR 10 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+44789;npdi;rn=+44789!\" .\n\
+        9.8.7 NAPTR 20 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+44789@sip.example.net!\" .\n\
+        5.5.5 CNAME 9.8.7.4.4.e164.arpa.\n";
+    let s = TestServer::start(&[("4.4.e164.arpa.", zone)]);
+    let m = s.ask("1.2.3.4.4.e164.arpa.", RecordType::NAPTR);
+    assert_eq!(
+        lines(&m.answers),
+        [
+            r#"1.2.3.4.4.e164.arpa. 60 NAPTR 10 100 "u" "E2U+pstn:tel" "!^.*$!tel:+44321;npdi;rn=+44321!" ."#,
+            r#"1.2.3.4.4.e164.arpa. 60 NAPTR 20 100 "u" "E2U+sip" "!^.*$!sip:+44321@sip.example.net!" ."#
+        ]
+    );
+    let m = s.ask("5.5.5.4.4.e164.arpa.", RecordType::NAPTR);
+    let got = lines(&m.answers);
+    assert!(got.contains(&r#"9.8.7.4.4.e164.arpa. 60 NAPTR 20 100 "u" "E2U+sip" "!^.*$!sip:+44789@sip.example.net!" ."#.to_string()), "{got:?}");
+    // The size limit counts the expanded records: 2 × ~70 bytes fit 512, so no TC here.
+    let m = s.udp(&query("9.8.7.4.4.e164.arpa.", RecordType::NAPTR, None));
+    assert!(!m.metadata.truncation);
+    assert_eq!(m.answers.len(), 2);
+}

@@ -1,0 +1,157 @@
+//! Number templates: NAPTR RDATA that spells out its owner's own number, stored once for every
+//! number that shares its shape.
+//!
+//! Tier-2 and number-portability data is dominated by records such as
+//! `"!^.*$!sip:+441234567890@sip.example.net!"` at `0.9.8.7.6.5.4.3.2.1.4.4.e164.arpa.`:
+//! every RDATA is different, yet all say the same thing about their own number. Stored with the
+//! number (the owner's AUS, `+441234567890`) replaced by a NUL byte, a million of them become a
+//! handful of templates. The encoder puts the owner's number back, so the wire never changes.
+//! Only character-strings without NUL bytes of their own are templated, so the marker is
+//! unambiguous.
+
+use crate::name;
+
+/// The AUS of a whole-number owner (`3.2.1.4.4.e164.arpa.` → `+44123`) into `buf`: every label
+/// from the owner up to the first non-digit label is one digit.
+pub fn owner_aus<'b>(owner: &[u8], buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
+    let mut digits = 0;
+    for label in name::labels(owner) {
+        match label {
+            [d @ b'0'..=b'9'] if digits < buf.len() - 1 => {
+                digits += 1;
+                buf[buf.len() - digits] = *d;
+            }
+            [b'0'..=b'9'] => return None,
+            _ => break,
+        }
+    }
+    if digits == 0 || digits == name::label_count(owner) {
+        return None;
+    }
+    let start = buf.len() - digits - 1;
+    buf[start] = b'+';
+    Some(&buf[start..])
+}
+
+/// The three character-strings of NAPTR RDATA (after ORDER and PREFERENCE), and where the
+/// replacement starts.
+fn strings(rdata: &[u8]) -> Option<([&[u8]; 3], usize)> {
+    let mut pos = 4;
+    let mut out: [&[u8]; 3] = [&[]; 3];
+    for s in &mut out {
+        let len = *rdata.get(pos)? as usize;
+        *s = rdata.get(pos + 1..pos + 1 + len)?;
+        pos += 1 + len;
+    }
+    Some((out, pos))
+}
+
+/// The template of `rdata` for a record owned by the number `aus`, if it mentions it and can
+/// be templated.
+pub fn make(aus: &[u8], rdata: &[u8]) -> Option<Vec<u8>> {
+    let (fields, rest) = strings(rdata)?;
+    if fields.iter().any(|f| f.contains(&0)) || !fields.iter().any(|f| contains(f, aus)) {
+        return None;
+    }
+    let mut t = Vec::with_capacity(rdata.len());
+    t.extend_from_slice(&rdata[..4]);
+    for f in fields {
+        let at = t.len();
+        t.push(0);
+        let mut i = 0;
+        while i < f.len() {
+            if f[i..].starts_with(aus) {
+                t.push(0);
+                i += aus.len();
+            } else {
+                t.push(f[i]);
+                i += 1;
+            }
+        }
+        t[at] = (t.len() - at - 1) as u8;
+    }
+    t.extend_from_slice(&rdata[rest..]);
+    Some(t)
+}
+
+/// Writes the RDATA a template stands for at the number `aus`.
+pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
+    let Some((fields, rest)) = strings(template) else {
+        out.extend_from_slice(template); // not a template after all: never built so
+        return;
+    };
+    out.extend_from_slice(&template[..4]);
+    for f in fields {
+        let markers = f.iter().filter(|&&b| b == 0).count();
+        // The original string was at most 255 bytes; its template expands back to it.
+        out.push((f.len() - markers + markers * aus.len()).min(255) as u8);
+        for &b in f {
+            if b == 0 {
+                out.extend_from_slice(aus);
+            } else {
+                out.push(b);
+            }
+        }
+    }
+    out.extend_from_slice(&template[rest..]);
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naptr(flags: &str, services: &str, regexp: &str) -> Vec<u8> {
+        let mut r = vec![0, 10, 0, 100];
+        for s in [flags, services, regexp] {
+            r.push(s.len() as u8);
+            r.extend_from_slice(s.as_bytes());
+        }
+        r.push(0);
+        r
+    }
+
+    #[test]
+    fn round_trips_and_shares() {
+        let owner = name::parse(b"0.9.8.7.6.5.4.3.2.1.4.4.e164.arpa.", name::ROOT).unwrap();
+        let mut buf = [0; 128];
+        let aus = owner_aus(&owner, &mut buf).unwrap().to_vec();
+        assert_eq!(aus, b"+441234567890");
+        let a = naptr(
+            "u",
+            "E2U+pstn:tel",
+            "!^.*$!tel:+441234567890;npdi;rn=+441234567890!",
+        );
+        let t = make(&aus, &a).unwrap();
+        assert!(t.len() < a.len());
+        let mut back = Vec::new();
+        expand(&t, &aus, &mut back);
+        assert_eq!(back, a);
+        // Another number's record of the same shape has the same template.
+        let other = naptr(
+            "u",
+            "E2U+pstn:tel",
+            "!^.*$!tel:+449999999999;npdi;rn=+449999999999!",
+        );
+        assert_eq!(make(b"+449999999999", &other).unwrap(), t);
+    }
+
+    #[test]
+    fn leaves_alone_what_it_cannot_template() {
+        assert!(
+            make(
+                b"+44123",
+                &naptr("u", "E2U+sip", "!^.*$!sip:info@example.com!")
+            )
+            .is_none()
+        );
+        assert!(make(b"+44123", &naptr("u", "E2U+sip", "!^.*$!sip:+44123@x\0!")).is_none());
+        let star = name::parse(b"*.3.2.1.4.4.e164.arpa.", name::ROOT).unwrap();
+        assert!(owner_aus(&star, &mut [0; 128]).is_none());
+        let apex_only = name::parse(b"4.4.", name::ROOT).unwrap();
+        assert!(owner_aus(&apex_only, &mut [0; 128]).is_none());
+    }
+}
