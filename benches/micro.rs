@@ -1,0 +1,175 @@
+//! Micro-benchmarks without sockets: `wire::respond` per kind of query, and the zone loader.
+//! `cargo bench --bench micro`. The side-by-side server benchmark is `benches/side_by_side.sh`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use enumd::lookup::Snapshot;
+use enumd::wire::{self, Limits, Transport};
+use enumd::zone::Zone;
+
+const NUMBERS: usize = 100_000;
+
+/// A zone shaped like the reference benchmark data (`../shared/bench/gen_enum_zone.py`):
+/// numbers with a number-specific NAPTR (every 4th with a portability one too), PBX pilot
+/// wildcards and Tier-3 delegations. Deterministic.
+fn zone_text() -> (String, Vec<String>) {
+    let mut seed: u64 = 20240101;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let rev = |digits: &str| -> String {
+        let mut s: String = digits.chars().rev().flat_map(|c| [c, '.']).collect();
+        s.push_str("e164.arpa.");
+        s
+    };
+    let mut z = String::from(
+        "$ORIGIN 4.4.e164.arpa.\n$TTL 3600\n@ SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 300\n\
+         @ NS ns1.example.net.\n@ NS ns2.example.net.\n",
+    );
+    for k in 0..NUMBERS / 10_000 {
+        let d = format!("44{:06}", 900_000 + k);
+        z.push_str(&format!(
+            "{} NS ns1.tier3-{k}.example.org.\n{} NS ns2.tier3-{k}.example.org.\n",
+            rev(&d),
+            rev(&d)
+        ));
+    }
+    for k in 0..NUMBERS / 1000 {
+        let d = format!("44{:06}", 800_000 + k);
+        z.push_str(&format!(
+            "*.{} NAPTR 10 10 \"u\" \"E2U+sip\" \"!^\\\\+{d}(.*)$!sip:\\\\1@pbx-{k}.example.com!\" .\n",
+            rev(&d)
+        ));
+    }
+    let mut numbers = Vec::with_capacity(NUMBERS);
+    for i in 0..NUMBERS {
+        let d = format!("44{:010}", next() % 7_000_000_000);
+        let o = rev(&d);
+        z.push_str(&format!(
+            "{o} NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+{d}@sip.example.net!\" .\n"
+        ));
+        if i % 4 == 3 {
+            z.push_str(&format!(
+                "{o} NAPTR 20 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+{d};npdi;rn=+44{:04};enumdi!\" .\n",
+                next() % 10_000
+            ));
+        }
+        numbers.push(o);
+    }
+    (z, numbers)
+}
+
+fn write_zone(text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("enumd-micro-{}.zone", std::process::id()));
+    std::fs::write(&path, text).expect("write zone");
+    path
+}
+
+/// A query in wire form: ID 1, RD clear, EDNS with a 1232-byte payload.
+fn query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    q
+}
+
+fn benches(c: &mut Criterion) {
+    let (text, numbers) = zone_text();
+    let path = write_zone(&text);
+    let apex = enumd::name::parse(b"4.4.e164.arpa.", enumd::name::ROOT).unwrap();
+
+    let mut load = c.benchmark_group("load");
+    load.sample_size(10);
+    load.throughput(Throughput::Elements(NUMBERS as u64));
+    load.bench_function("zone_100k_numbers", |b| {
+        b.iter(|| Zone::load(black_box(&apex), &path, false).expect("zone loads"))
+    });
+    load.finish();
+
+    let zone = Zone::load(&apex, &path, false).expect("zone loads");
+    let _ = std::fs::remove_file(&path);
+    let snapshot = Snapshot {
+        zones: vec![Arc::new(zone)],
+    };
+    let limits = Limits {
+        udp_payload_cap: 1232,
+    };
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "hit",
+            numbers.iter().step_by(97).map(|n| query(n, 35)).collect(),
+        ),
+        (
+            "wildcard",
+            (0..100)
+                .map(|k| query(&format!("5.5.{}", &numbers_pilot(k)), 35))
+                .collect(),
+        ),
+        (
+            "nxdomain",
+            (0..100)
+                .map(|k| query(&format!("{}.1.2.3.4.5.6.7.8.9.4.4.e164.arpa.", k % 10), 35))
+                .collect(),
+        ),
+        (
+            "referral",
+            (0..10)
+                .map(|k| query(&format!("1.2.{}", tier3(k)), 35))
+                .collect(),
+        ),
+        (
+            "nodata",
+            numbers.iter().step_by(101).map(|n| query(n, 1)).collect(),
+        ),
+    ];
+    let mut group = c.benchmark_group("respond");
+    for (kind, queries) in &cases {
+        let mut out = Vec::with_capacity(4096);
+        let mut i = 0;
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(*kind, |b| {
+            b.iter(|| {
+                i = (i + 1) % queries.len();
+                wire::respond(
+                    &snapshot,
+                    black_box(&queries[i]),
+                    Transport::Udp,
+                    limits,
+                    &mut out,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The name of pilot `k` (`*.<pilot>` holds the wildcard).
+fn numbers_pilot(k: usize) -> String {
+    reverse(&format!("44{:06}", 800_000 + k % (NUMBERS / 1000)))
+}
+
+/// The name of delegation `k`.
+fn tier3(k: usize) -> String {
+    reverse(&format!("44{:06}", 900_000 + k % (NUMBERS / 10_000)))
+}
+
+fn reverse(digits: &str) -> String {
+    let mut s: String = digits.chars().rev().flat_map(|c| [c, '.']).collect();
+    s.push_str("e164.arpa.");
+    s
+}
+
+criterion_group!(micro, benches);
+criterion_main!(micro);
