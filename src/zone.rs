@@ -316,18 +316,41 @@ struct SrcPos {
     line: u32,
 }
 
+/// A record waiting for the trie: 16 bytes, plus its packed key. At 10⁷ numbers these are the
+/// builder's largest array, so nothing here is wider than it must be.
 struct PendingRecord {
-    rtype: u16,
     ttl: u32,
     rdata: u32,
-    pos: SrcPos,
+    line: u32,
+    rtype: u16,
+    file: u16,
+}
+
+impl PendingRecord {
+    fn pos(&self) -> SrcPos {
+        SrcPos {
+            file: self.file,
+            line: self.line,
+        }
+    }
+}
+
+/// A [`TrieKey`] stored as two words: 8-byte alignment keeps arrays of it dense.
+type PackedKey = [u64; 2];
+
+fn pack(key: TrieKey) -> PackedKey {
+    [(key >> 64) as u64, key as u64]
+}
+
+fn unpack(key: PackedKey) -> TrieKey {
+    (TrieKey::from(key[0]) << 64) | TrieKey::from(key[1])
 }
 
 /// Collects records, then builds the [`Zone`] and checks what only the whole zone shows.
 pub struct ZoneBuilder {
     apex: Vec<u8>,
     apex_labels: usize,
-    trie_records: Vec<(TrieKey, PendingRecord)>,
+    trie_records: Vec<(PackedKey, PendingRecord)>,
     side_records: Vec<(Box<[u8]>, PendingRecord)>,
     pool: Vec<u8>,
     interned: HashTable<u32>,
@@ -431,10 +454,11 @@ impl ZoneBuilder {
             None => self.intern(r.rdata, false),
         };
         let pending = PendingRecord {
-            rtype: r.rtype,
             ttl: r.ttl,
             rdata,
-            pos,
+            line: pos.line,
+            rtype: r.rtype,
+            file: pos.file,
         };
         let all: Vec<&[u8]> = name::labels(r.owner).collect();
         let relative: Vec<&[u8]> = all[..all.len() - self.apex_labels]
@@ -443,7 +467,7 @@ impl ZoneBuilder {
             .copied()
             .collect();
         match trie_key(&relative) {
-            Some(key) => self.trie_records.push((key, pending)),
+            Some(key) => self.trie_records.push((pack(key), pending)),
             None => self.side_records.push((r.owner.into(), pending)),
         }
     }
@@ -473,7 +497,7 @@ impl ZoneBuilder {
     /// Builds the zone, or returns every zone-level error found.
     pub fn finish(mut self, file: &Pos) -> (Option<Zone>, Report) {
         self.trie_records
-            .sort_by_key(|(key, r)| (*key, r.rtype, r.rdata));
+            .sort_unstable_by_key(|(key, r)| (*key, r.rtype, r.rdata, r.line));
         self.side_records
             .sort_by(|a, b| (&a.0, a.1.rtype, a.1.rdata).cmp(&(&b.0, b.1.rtype, b.1.rdata)));
 
@@ -496,13 +520,14 @@ impl ZoneBuilder {
 
         // Group records by name into RRsets and data lists.
         let apex = self.apex.clone();
-        let mut trie_data: Vec<(TrieKey, u32, u16)> = Vec::new();
+        let mut trie_data: Vec<(PackedKey, u32, u16)> = Vec::new();
         let trie_records = std::mem::take(&mut self.trie_records);
         let mut i = 0;
         while i < trie_records.len() {
-            let key = trie_records[i].0;
+            let packed = trie_records[i].0;
+            let key = unpack(packed);
             let mut j = i;
-            while j < trie_records.len() && trie_records[j].0 == key {
+            while j < trie_records.len() && trie_records[j].0 == packed {
                 j += 1;
             }
             let group: Vec<&PendingRecord> = trie_records[i..j].iter().map(|(_, r)| r).collect();
@@ -512,7 +537,7 @@ impl ZoneBuilder {
             if is_number_key(key) && group.iter().any(|r| r.rtype == rtype::NAPTR) {
                 zone.stats.numbers += 1;
             }
-            trie_data.push((key, list, flags));
+            trie_data.push((packed, list, flags));
             i = j;
         }
         drop(trie_records);
@@ -531,8 +556,9 @@ impl ZoneBuilder {
             side_names.insert(side_records[i].0.clone(), list);
             i = j;
         }
-        // Every ancestor of a side name exists (RFC 4592 §2.2.2: empty non-terminals).
-        let mut ents: Vec<TrieKey> = Vec::new();
+        // Every ancestor of a side name exists (RFC 4592 §2.2.2: empty non-terminals); those
+        // made of digits join the trie, in place.
+        let mut ents = 0;
         for owner in side_names.keys().cloned().collect::<Vec<_>>() {
             let offsets = name::label_offsets(&owner);
             let relative_count = offsets.len() - self.apex_labels;
@@ -545,42 +571,35 @@ impl ZoneBuilder {
                     .copied()
                     .collect();
                 match trie_key(&relative) {
-                    Some(key) => ents.push(key),
+                    Some(key) => {
+                        trie_data.push((pack(key), NONE, 0));
+                        ents += 1;
+                    }
                     None => {
                         side_names.entry(ancestor.into()).or_insert(NONE);
                     }
                 }
             }
         }
-        ents.sort_unstable();
-        ents.dedup();
+        trie_data.push((pack(0), NONE, 0)); // the apex, in case it holds nothing
+        if ents > 0 || trie_data.len() > 1 {
+            // Names with data sort before empty non-terminals of the same name, which go.
+            trie_data.sort_unstable_by_key(|&(k, data, _)| (k, data == NONE));
+            trie_data.dedup_by_key(|e| e.0);
+        }
+        trie_data.shrink_to_fit();
 
-        // Merge explicit names and empty non-terminals, then lay the trie out.
-        let mut keyed: Vec<(TrieKey, u32, u16)> = Vec::with_capacity(trie_data.len() + ents.len());
-        let (mut a, mut b) = (0, 0);
-        while a < trie_data.len() || b < ents.len() {
-            if b == ents.len() || (a < trie_data.len() && trie_data[a].0 <= ents[b]) {
-                if b < ents.len() && trie_data[a].0 == ents[b] {
-                    b += 1;
-                }
-                keyed.push(trie_data[a]);
-                a += 1;
-            } else {
-                keyed.push((ents[b], NONE, 0));
-                b += 1;
-            }
-        }
-        drop(trie_data);
-        if keyed.first().is_none_or(|k| k.0 != 0) {
-            keyed.insert(0, (0, NONE, 0));
-        }
+        // Exactly as many nodes as distinct prefixes: the arena is allocated once.
+        let node_count = count_nodes(&trie_data);
+        zone.nodes = Vec::with_capacity(node_count);
         zone.nodes.push(Node {
             data: NONE,
             children: 0,
             bits: 0,
         });
-        build_trie(&mut zone.nodes, 0, &keyed, 0);
-        drop(keyed);
+        build_trie(&mut zone.nodes, 0, &trie_data, 0);
+        debug_assert_eq!(zone.nodes.len(), node_count);
+        drop(trie_data);
         zone.side = side_names;
         zone.pool = std::mem::take(&mut self.pool);
         self.interned = HashTable::new();
@@ -660,7 +679,7 @@ impl ZoneBuilder {
                         // RFC 2181 §5.2: one TTL per RRset; like NSD and Knot, keep the first.
                         tracing::warn!(
                             "{}: TTL {} differs from {} of the same RRset; using {}",
-                            self.pos(r.pos),
+                            self.pos(r.pos()),
                             r.ttl,
                             ttl,
                             ttl
@@ -693,9 +712,9 @@ impl ZoneBuilder {
                 // Blame the record read last: the second SOA, the data added beside a CNAME.
                 let last = group[k..m]
                     .iter()
-                    .map(|r| r.pos)
+                    .map(|r| r.pos())
                     .max_by_key(|p| (p.file, p.line));
-                let pos = self.pos(last.unwrap_or(group[k].pos));
+                let pos = self.pos(last.unwrap_or(group[k].pos()));
                 self.report.push(ZoneError::error(pos, reason));
             }
             match t {
@@ -793,7 +812,7 @@ impl ZoneBuilder {
             let record = group[from..]
                 .iter()
                 .find(|r| r.rdata == offset)
-                .map_or(group[from].pos, |r| r.pos);
+                .map_or(group[from].pos(), |r| r.pos());
             let e = finding_at(self.pos(record), &owner, rdatas[i], &finding);
             self.report.push(e);
         }
@@ -915,12 +934,32 @@ fn is_number_key(key: TrieKey) -> bool {
     key != 0 && (0..MAX_TRIE_DEPTH).all(|d| nibble_at(key, d) != 11)
 }
 
+/// Nodes of the trie over `keyed` (sorted): one per distinct prefix, the root included.
+fn count_nodes(keyed: &[(PackedKey, u32, u16)]) -> usize {
+    let depth = |k: TrieKey| {
+        (0..MAX_TRIE_DEPTH)
+            .take_while(|&d| nibble_at(k, d) != 0)
+            .count()
+    };
+    let mut nodes = 1;
+    let mut prev: TrieKey = 0;
+    for &(k, _, _) in keyed {
+        let k = unpack(k);
+        let common = (0..MAX_TRIE_DEPTH)
+            .take_while(|&d| nibble_at(k, d) != 0 && nibble_at(k, d) == nibble_at(prev, d))
+            .count();
+        nodes += depth(k) - common;
+        prev = k;
+    }
+    nodes
+}
+
 /// Lays out the subtree of `keyed[..]` (all sharing the prefix of node `at`, at `depth`) with
 /// each node's children contiguous. `keyed` is sorted; its first entry may be the node itself.
-fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(TrieKey, u32, u16)], depth: usize) {
+fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(PackedKey, u32, u16)], depth: usize) {
     let mut rest = keyed;
     if let Some(&(key, data, flags)) = rest.first()
-        && (depth == MAX_TRIE_DEPTH || nibble_at(key, depth) == 0)
+        && (depth == MAX_TRIE_DEPTH || nibble_at(unpack(key), depth) == 0)
     {
         nodes[at].data = data;
         nodes[at].bits |= flags;
@@ -933,9 +972,9 @@ fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(TrieKey, u32, u16)], d
     let mut groups: Vec<(u8, usize, usize)> = Vec::with_capacity(11);
     let mut start = 0;
     while start < rest.len() {
-        let nib = nibble_at(rest[start].0, depth);
+        let nib = nibble_at(unpack(rest[start].0), depth);
         let mut end = start;
-        while end < rest.len() && nibble_at(rest[end].0, depth) == nib {
+        while end < rest.len() && nibble_at(unpack(rest[end].0), depth) == nib {
             end += 1;
         }
         groups.push((nib, start, end));
