@@ -12,6 +12,7 @@ pub mod enumservice;
 pub mod lookup;
 pub mod name;
 pub mod naptr;
+pub mod os;
 pub mod reload;
 pub mod request;
 pub mod server;

@@ -163,13 +163,21 @@ impl ZoneSet {
 }
 
 /// Reloads on SIGHUP, and on file changes when `watch` is on, until the process ends. Loading
-/// runs on a blocking thread so the serving threads never wait for it.
-pub async fn run(mut zones: ZoneSet, store: Arc<ArcSwap<Snapshot>>, watch: bool) {
+/// runs on a thread of its own at the lowest priority, so the serving threads never wait for
+/// it, even when they share its core.
+pub async fn run(zones: ZoneSet, store: Arc<ArcSwap<Snapshot>>, watch: bool) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot listen for SIGHUP: {e}");
+            return;
+        }
+    };
+    let requests = match spawn_loader(zones, store) {
+        Ok(tx) => tx,
+        Err(e) => {
+            error!("cannot start the reload thread: {e}");
             return;
         }
     };
@@ -183,25 +191,40 @@ pub async fn run(mut zones: ZoneSet, store: Arc<ArcSwap<Snapshot>>, watch: bool)
         if all {
             info!("SIGHUP: reloading all zones");
         }
-        let store = store.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let changed = if all {
-                zones.reload_all()
-            } else {
-                zones.reload_changed()
-            };
-            if changed {
-                store.store(Arc::new(zones.snapshot()));
-            }
-            zones
-        })
-        .await;
-        zones = match result {
-            Ok(z) => z,
-            Err(e) => {
-                error!("reload task failed: {e}");
-                return;
-            }
-        };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if requests.send((all, done)).is_err() || finished.await.is_err() {
+            error!("the reload thread has ended; reloads stop");
+            return;
+        }
     }
+}
+
+/// A reload request: all zones (SIGHUP) or only changed ones, and where to say it is done.
+type ReloadRequest = (bool, tokio::sync::oneshot::Sender<()>);
+
+/// Starts the thread that owns the zone set and performs reloads one at a time.
+fn spawn_loader(
+    mut zones: ZoneSet,
+    store: Arc<ArcSwap<Snapshot>>,
+) -> std::io::Result<std::sync::mpsc::Sender<ReloadRequest>> {
+    let (tx, rx) = std::sync::mpsc::channel::<ReloadRequest>();
+    std::thread::Builder::new()
+        .name("enumd-reload".into())
+        .spawn(move || {
+            crate::os::lower_this_thread_priority();
+            for (all, done) in rx {
+                let changed = if all {
+                    zones.reload_all()
+                } else {
+                    zones.reload_changed()
+                };
+                if changed {
+                    // The old snapshot usually dies here; hand its pages back.
+                    store.store(Arc::new(zones.snapshot()));
+                    crate::os::release_free_memory();
+                }
+                let _ = done.send(());
+            }
+        })?;
+    Ok(tx)
 }
