@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import CLIENT_CPU, SERVER_CPU, parse_dnsperf, probe_ok  # noqa: E402
+from side_by_side import CLIENT_CPU, SERVER_CPU, parse_dnsperf, probe_ok, udp_drops  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APEX = "4.4.e164.arpa."
@@ -132,6 +132,7 @@ def main():
             peak_what = "since start"
         # The run with reloads lasts as long as the reloads take (dnsperf prints its figures
         # when interrupted); the baseline then runs exactly as long.
+        d0 = udp_drops(args.port)
         p = subprocess.Popen(dnsperf(args, mix, args.max_seconds, rate), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         started = time.monotonic()
@@ -154,23 +155,30 @@ def main():
         time.sleep(2)
         p.send_signal(signal.SIGINT)
         rel = finish(p, "with reloads")
+        d1 = udp_drops(args.port)
+        rel["drops"] = (d1[0] - d0[0], max(0, (d1[1] - d0[1]) - (d1[0] - d0[0])))
         seconds = max(1, round(rel["run_time"]))
         hwm, rss_after = vm_hwm_and_rss(srv.pid)
         if len(times) < args.reloads:
             log(f"only {len(times)} reloads fitted in {args.max_seconds} s: raise --max-seconds")
 
         log(f"baseline: the same rate for {seconds} s without reloads")
+        d0 = udp_drops(args.port)
         base = finish(subprocess.Popen(dnsperf(args, mix, seconds, rate), stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True), "baseline")
+        d1 = udp_drops(args.port)
+        base["drops"] = (d1[0] - d0[0], max(0, (d1[1] - d0[1]) - (d1[0] - d0[0])))
 
         print(f"enumd reload under load: {n:,} numbers, query mix, {rate:,} q/s offered "
               f"({args.load:.0%} of the {full['qps']:,.0f} answers/s measured at full load), "
               f"{seconds} s per run, server on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}")
         print()
-        print("| run | sent | answered | lost | answers/s | average latency (ms) | worst latency (ms) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| run | sent | answered | lost | dropped at enumd's / dnsperf's socket | answers/s "
+              "| average latency (ms) | worst latency (ms) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, r in (("no reloads", base), (f"{len(times)} reloads", rel)):
-            print(f"| {name} | {r['sent']:,.0f} | {r['completed']:,.0f} | {r['lost']:,.0f} | {r['qps']:,.0f} "
+            print(f"| {name} | {r['sent']:,.0f} | {r['completed']:,.0f} | {r['lost']:,.0f} "
+                  f"| {r['drops'][0]} / {r['drops'][1]} | {r['qps']:,.0f} "
                   f"| {r['lat_avg'] * 1e3:.2f} | {r['lat_max'] * 1e3:.1f} |")
         print()
         if times:

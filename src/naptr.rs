@@ -164,37 +164,32 @@ impl SubstExpr {
             _ if !delimiter.is_ascii() => return Err(err("delimiter is not ASCII")),
             _ => {}
         }
-        // Split on unescaped delimiters; a backslash escapes the next character.
-        let mut parts: Vec<String> = vec![String::new()];
-        let mut delimiters = 1;
-        let mut chars = text[1..].chars().peekable();
-        while let Some(c) = chars.next() {
+        // Split on unescaped delimiters; a backslash escapes the next character. Escapes stay
+        // in place: the ERE and the replacement each decode their own.
+        let body = &text[1..];
+        let mut parts: Vec<&str> = Vec::with_capacity(3);
+        let mut start = 0;
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
             if c == '\\' {
-                // Escapes stay in place: the ERE and the replacement each decode their own.
-                let Some(next) = chars.next() else {
+                if chars.next().is_none() {
                     return Err(err("regexp ends with a lone backslash"));
-                };
-                if let Some(p) = parts.last_mut() {
-                    p.push('\\');
-                    p.push(next);
                 }
             } else if c == delimiter as char {
-                delimiters += 1;
-                parts.push(String::new());
-            } else if let Some(p) = parts.last_mut() {
-                p.push(c);
+                parts.push(&body[start..i]);
+                start = i + 1;
             }
         }
+        parts.push(&body[start..]);
+        let delimiters = parts.len();
         if delimiters != 3 {
             return Err(err(format!(
                 "{delimiters} unescaped delimiters '{}': a regexp has exactly 3",
                 delimiter as char
             )));
         }
-        let flags = parts.pop().unwrap_or_default();
-        let repl = parts.pop().unwrap_or_default();
-        let ere = parts.pop().unwrap_or_default();
-        let case_insensitive = match flags.as_str() {
+        let (ere, repl, flags) = (parts[0], parts[1], parts[2]);
+        let case_insensitive = match flags {
             "" => false,
             "i" => true,
             other => {
@@ -203,7 +198,7 @@ impl SubstExpr {
                 )));
             }
         };
-        let (translated, groups) = translate_ere(&ere)?;
+        let (translated, groups) = translate_ere(ere)?;
         let matcher = match translated.as_str() {
             "^.*$" => Matcher::Whole { groups: 0 },
             "^(.*)$" => Matcher::Whole { groups: 1 },
@@ -231,10 +226,10 @@ impl SubstExpr {
                 Matcher::Regex(regex)
             }
         };
-        let replacement = parse_replacement(&repl, delimiter as char, groups)?;
+        let replacement = parse_replacement(repl, delimiter as char, groups)?;
         Ok(Self {
             delimiter,
-            ere: unescape_delimiter(&ere, delimiter as char),
+            ere: unescape_delimiter(ere, delimiter as char),
             matcher,
             replacement,
             case_insensitive,

@@ -475,8 +475,8 @@ impl ZoneBuilder {
     /// The ENUM checks of one NAPTR (see [`validate`]).
     fn validate_naptr(&mut self, r: &Record<'_>) {
         for finding in validate::check_naptr(r.owner, r.rdata, &mut self.regex_cache) {
-            let e = finding_at(r.pos.clone(), r.owner, r.rdata, &finding);
-            self.report.push(e);
+            self.report
+                .push_finding(r.pos.clone(), r.owner, r.rdata, &finding);
         }
         if let Some(n) = Naptr::from_wire(r.rdata)
             && n.flags.is_empty()
@@ -642,8 +642,7 @@ impl ZoneBuilder {
         for nt in std::mem::take(&mut self.non_terminals) {
             let naptrs = |n: &[u8]| lookup::naptrs_at(&zone, n);
             if let Some(f) = validate::check_chain(&nt.owner, &nt.target, &naptrs) {
-                self.report
-                    .push(finding_at(nt.pos, &nt.owner, &nt.rdata, &f));
+                self.report.push_finding(nt.pos, &nt.owner, &nt.rdata, &f);
             }
         }
         let zone = (!self.report.has_errors()).then_some(zone);
@@ -813,8 +812,8 @@ impl ZoneBuilder {
                 .iter()
                 .find(|r| r.rdata == offset)
                 .map_or(group[from].pos(), |r| r.pos());
-            let e = finding_at(self.pos(record), &owner, rdatas[i], &finding);
-            self.report.push(e);
+            let pos = self.pos(record);
+            self.report.push_finding(pos, &owner, rdatas[i], &finding);
         }
     }
 }
@@ -895,6 +894,22 @@ impl Report {
         if *seen <= REPORT_LIMIT {
             self.listed.push(e);
         }
+    }
+
+    /// Counts a validation finding, writing out its message only if it will be listed: one
+    /// systematic mistake can repeat in every record of a large zone.
+    fn push_finding(&mut self, pos: Pos, owner: &[u8], rdata: &[u8], f: &Finding) {
+        let warning = f.severity == Severity::Warning && !self.strict;
+        let seen = if warning {
+            &mut self.warnings
+        } else {
+            &mut self.errors
+        };
+        if *seen >= REPORT_LIMIT {
+            *seen += 1;
+            return;
+        }
+        self.push(finding_at(pos, owner, rdata, f));
     }
 
     fn has_errors(&self) -> bool {
