@@ -41,6 +41,8 @@ def dnsperf(args, qfile, seconds, rate=None):
            "-t", str(args.timeout), "-e", "-O", "suppress=timeouts"]
     if rate:
         cmd += ["-Q", str(rate)]
+    if args.buffer:
+        cmd += ["-b", str(args.buffer)]
     return cmd
 
 
@@ -78,6 +80,7 @@ def main():
     ap.add_argument("--port", type=int, default=53531)
     ap.add_argument("--outstanding", type=int, default=200)
     ap.add_argument("--timeout", type=int, default=1)
+    ap.add_argument("--buffer", type=int, default=0, help="dnsperf -b: its socket buffers in KiB (0: its default)")
     args = ap.parse_args()
 
     missing = [f"{c} (apt-get install {p})" for c, p in
