@@ -19,20 +19,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import probe_ok  # noqa: E402
+from side_by_side import probe_ok, vm_rss_hwm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def memory(pid):
     """(VmRSS, VmHWM) in MiB."""
-    vals = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
-                vals[k] = int(v.split()[0]) // 1024
-    return vals["VmRSS"], vals["VmHWM"]
+    return tuple(v // 2**20 for v in vm_rss_hwm(pid))
 
 
 def main():

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import CLIENT_CPU, SERVER_CPU, parse_dnsperf, probe_ok, udp_drops  # noqa: E402
+from side_by_side import CLIENT_CPU, SERVER_CPU, parse_dnsperf, probe_ok, udp_drops, vm_rss_hwm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APEX = "4.4.e164.arpa."
@@ -56,16 +56,6 @@ def finish(p, what):
 def loaded_count(log_path):
     with open(log_path, errors="replace") as f:
         return sum(1 for line in f if "zone loaded" in line)
-
-
-def vm_hwm_and_rss(pid):
-    vals = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmHWM", "VmRSS"):
-                vals[k] = int(v.split()[0]) * 1024
-    return vals["VmHWM"], vals["VmRSS"]
 
 
 def main():
@@ -126,7 +116,7 @@ def main():
         rate = int(full["qps"] * args.load)
         log(f"maximum {full['qps']:,.0f} answers/s; offering {rate:,} q/s ({args.load:.0%})")
 
-        _, rss_before = vm_hwm_and_rss(srv.pid)
+        rss_before, _ = vm_rss_hwm(srv.pid)
         try:  # reset the peak so it measures the reloads, not the first load
             with open(f"/proc/{srv.pid}/clear_refs", "w") as f:
                 f.write("5")
@@ -161,7 +151,7 @@ def main():
         d1 = udp_drops(args.port)
         rel["drops"] = (d1[0] - d0[0], max(0, (d1[1] - d0[1]) - (d1[0] - d0[0])))
         seconds = max(1, round(rel["run_time"]))
-        hwm, rss_after = vm_hwm_and_rss(srv.pid)
+        rss_after, hwm = vm_rss_hwm(srv.pid)
         if len(times) < args.reloads:
             log(f"only {len(times)} reloads fitted in {args.max_seconds} s: raise --max-seconds")
 

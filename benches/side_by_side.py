@@ -128,6 +128,18 @@ def smaps_rollup(pid):
     return vals
 
 
+def vm_rss_hwm(pid):
+    """(VmRSS, VmHWM) of a process in bytes: resident now, and the peak since start or since the
+    last write of 5 to /proc/PID/clear_refs."""
+    vals = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                vals[k] = int(v.split()[0]) * 1024
+    return vals["VmRSS"], vals["VmHWM"]
+
+
 def threads_and_affinity(pids):
     """(thread count, {Cpus_allowed_list: thread count}) over the given processes."""
     n, aff = 0, {}
