@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import probe_ok, vm_rss_hwm  # noqa: E402
+from side_by_side import ensure_data, probe_ok, vm_rss_hwm, write_enumd_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,20 +39,12 @@ def main():
     args = ap.parse_args()
 
     n = args.numbers
-    zone = os.path.abspath(os.path.join(args.data, f"enum-{n}.zone"))
-    probe_file = os.path.join(args.data, f"probe-{n}.txt")
-    if not (os.path.isfile(zone) and os.path.isfile(probe_file)):
-        os.makedirs(args.data, exist_ok=True)
-        subprocess.run([sys.executable, args.gen, "-n", str(n), "-o", args.data], check=True)
-    with open(probe_file) as f:
-        probe = f.read().strip()
+    zone, probe = ensure_data(args.data, args.gen, n)
 
     work = tempfile.mkdtemp(prefix="enumd-large-")
     conf = os.path.join(work, "enumd.toml")
     log_path = os.path.join(work, "enumd.log")
-    with open(conf, "w") as f:
-        f.write(f'listen = ["127.0.0.1:{args.port}"]\n[log]\nlevel = "info"\n'
-                f'[[zone]]\napex = "4.4.e164.arpa."\nfile = "{zone}"\n')
+    write_enumd_config(conf, args.port, zone)
     addr = ("127.0.0.1", args.port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 

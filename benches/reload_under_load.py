@@ -25,10 +25,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import CLIENT_CPU, SERVER_CPU, parse_dnsperf, probe_ok, udp_drops, vm_rss_hwm  # noqa: E402
+from side_by_side import (  # noqa: E402
+    CLIENT_CPU, SERVER_CPU, ensure_data, parse_dnsperf, probe_ok, udp_drops, vm_rss_hwm,
+    write_enumd_config)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APEX = "4.4.e164.arpa."
 
 
 def log(msg):
@@ -83,21 +84,12 @@ def main():
         return 2
 
     n = args.numbers
-    zone = os.path.join(args.data, f"enum-{n}.zone")
+    zone, probe = ensure_data(args.data, args.gen, n)
     mix = os.path.join(args.data, f"queries-{n}.txt")
-    probe_file = os.path.join(args.data, f"probe-{n}.txt")
-    if not all(os.path.isfile(p) for p in (zone, mix, probe_file)):
-        log(f"generating {n} numbers in {args.data}")
-        os.makedirs(args.data, exist_ok=True)
-        subprocess.run([sys.executable, args.gen, "-n", str(n), "-o", args.data], check=True)
-    with open(probe_file) as f:
-        probe = f.read().strip()
 
     work = tempfile.mkdtemp(prefix="enumd-reload-")
     conf = os.path.join(work, "enumd.toml")
-    with open(conf, "w") as f:
-        f.write(f'listen = ["127.0.0.1:{args.port}"]\nwatch = false\n[log]\nlevel = "info"\n'
-                f'[[zone]]\napex = "{APEX}"\nfile = "{os.path.abspath(zone)}"\n')
+    write_enumd_config(conf, args.port, zone)
     log_path = os.path.join(work, "enumd.log")
     logf = open(log_path, "w")
     srv = subprocess.Popen(["taskset", "-c", SERVER_CPU, args.enumd, "serve", "--config", conf],

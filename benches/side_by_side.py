@@ -140,6 +140,26 @@ def vm_rss_hwm(pid):
     return vals["VmRSS"], vals["VmHWM"]
 
 
+def ensure_data(data, gen, n):
+    """(zone path, probe name) for n numbers in `data`, running the generator there first if
+    any of its files (zone, query mix, probe) is missing. For the scripts beside this one."""
+    zone = os.path.abspath(os.path.join(data, f"enum-{n}.zone"))
+    files = (zone, os.path.join(data, f"queries-{n}.txt"), os.path.join(data, f"probe-{n}.txt"))
+    if not all(os.path.isfile(f) for f in files):
+        log(f"generating {n} numbers in {data}")
+        os.makedirs(data, exist_ok=True)
+        subprocess.run([sys.executable, gen, "-n", str(n), "-o", data], check=True)
+    with open(files[2]) as f:
+        return zone, f.read().strip()
+
+
+def write_enumd_config(path, port, zone, level="info"):
+    """An enumd config serving the benchmark zone on 127.0.0.1:port, files not watched."""
+    with open(path, "w") as f:
+        f.write(f'listen = ["127.0.0.1:{port}"]\nwatch = false\n[log]\nlevel = "{level}"\n'
+                f'[[zone]]\napex = "{APEX}"\nfile = "{zone}"\n')
+
+
 def threads_and_affinity(pids):
     """(thread count, {Cpus_allowed_list: thread count}) over the given processes."""
     n, aff = 0, {}
