@@ -42,7 +42,7 @@ fn uris(server: &TestServer, args: &[&str]) -> Vec<String> {
 }
 
 fn lab() -> TestServer {
-    TestServer::start_config("config/enumd.toml")
+    TestServer::start_config("tests/data/lab/enumd.toml")
 }
 
 #[test]
