@@ -115,14 +115,19 @@ impl Zone {
     pub fn load(apex: &[u8], path: &Path, strict: bool) -> Result<Self, Vec<ZoneError>> {
         let mut builder = ZoneBuilder::new(apex, strict);
         let mut parse_report = Report::new(strict);
-        let files = zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
-            parse_report.push(e)
-        });
+        let parsed =
+            zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
+                parse_report.push(e)
+            });
+        let files = parsed.files;
         let file_pos = Pos {
             file: path.into(),
             line: 0,
         };
-        let (zone, mut report) = builder.finish(&file_pos);
+        // A file that could not be read, or an SOA record that did not parse, is the reason
+        // for a missing SOA: one failure, one message.
+        let soa_explained = parsed.unreadable || parsed.bad_soa;
+        let (zone, mut report) = builder.finish(&file_pos, soa_explained);
         report.absorb(parse_report);
         let (listed, errors, unlisted_warnings) = report.into_sorted(&files, &file_pos);
         match zone {
@@ -495,7 +500,9 @@ impl ZoneBuilder {
     }
 
     /// Builds the zone, or returns every zone-level error found.
-    pub fn finish(mut self, file: &Pos) -> (Option<Zone>, Report) {
+    /// `soa_explained`: an earlier error already accounts for a missing SOA, so it is not
+    /// reported again.
+    pub fn finish(mut self, file: &Pos, soa_explained: bool) -> (Option<Zone>, Report) {
         self.trie_records
             .sort_unstable_by_key(|(key, r)| (*key, r.rtype, r.rdata, r.line));
         self.side_records
@@ -605,7 +612,10 @@ impl ZoneBuilder {
         self.interned = HashTable::new();
 
         // The apex must own exactly one SOA.
+        let mut usable = true;
         match zone.rrset(zone.apex_node(), rtype::SOA) {
+            // Not built, but not reported twice: the parse error already keeps it from loading.
+            None if soa_explained => usable = false,
             None => self.report.push(ZoneError::error(
                 file.clone(),
                 format!("no SOA record at the apex {}", name::to_text(&zone.apex)),
@@ -645,7 +655,7 @@ impl ZoneBuilder {
                 self.report.push_finding(nt.pos, &nt.owner, &nt.rdata, &f);
             }
         }
-        let zone = (!self.report.has_errors()).then_some(zone);
+        let zone = (usable && !self.report.has_errors()).then_some(zone);
         (zone, self.report)
     }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,28 +140,49 @@ pub struct Record<'a> {
 
 /// Nested `$INCLUDE`s beyond this depth are taken for a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files one zone may open, its own and every `$INCLUDE` (repeats counted): bounds what a fan
+/// of includes can make the loader read. Also the width of a builder's file index (`u16`).
+pub const MAX_FILES_PER_ZONE: usize = 65_535;
+/// The longest line, and the longest entry (lines joined by parentheses), of a master file. The
+/// longest valid record, 65,535 octets of RDATA written as `\DDD` escapes, takes about 263,000
+/// characters; anything longer is not a zone file (binary data, a file without newlines).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// What a parse saw besides records and errors.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Every file read, each once, in the order first opened: for change watching.
+    pub files: Vec<PathBuf>,
+    /// Some file could not be read to its end: a missing SOA may be its consequence.
+    pub unreadable: bool,
+    /// An SOA record failed to parse: the zone's missing SOA is that error, not another.
+    pub bad_soa: bool,
+}
 
 /// Reads `path` (and what it includes) with `origin` as the initial origin, calling `on_record`
 /// for every record and `on_error` for every problem; parsing goes on after an error so that one
-/// run lists them all. Returns every file read, for change watching.
+/// run lists them all. Time and memory are bounded whatever the input: only regular files are
+/// read, each no further than its size when opened, with lines and entries capped at
+/// [`MAX_LINE`] and at most [`MAX_FILES_PER_ZONE`] files.
 pub fn parse_file(
     path: &Path,
     origin: &[u8],
     on_record: &mut dyn FnMut(&Record<'_>),
     on_error: &mut dyn FnMut(ZoneError),
-) -> Vec<PathBuf> {
+) -> Parsed {
     let mut parser = Parser {
         origin: origin.to_vec(),
         default_ttl: None,
         last_ttl: None,
         last_owner: None,
-        files: Vec::new(),
+        parsed: Parsed::default(),
+        opened: 0,
         on_record,
         on_error,
         rdata: Vec::with_capacity(512),
     };
     parser.read_file(path, None, 0);
-    parser.files
+    parser.parsed
 }
 
 struct Parser<'cb> {
@@ -169,38 +190,127 @@ struct Parser<'cb> {
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
     last_owner: Option<Vec<u8>>,
-    files: Vec<PathBuf>,
+    parsed: Parsed,
+    /// Files opened so far, repeats counted.
+    opened: usize,
     on_record: &'cb mut dyn FnMut(&Record<'_>),
     on_error: &'cb mut dyn FnMut(ZoneError),
     rdata: Vec<u8>,
 }
 
+/// What identifies the content of an open file: checked again after reading it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileVersion {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileVersion {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+        }
+    }
+}
+
+/// Opens a zone file for reading, refusing anything but a regular file: a directory never
+/// reaches its end, a device or FIFO may never end at all.
+fn open_regular(path: &Path) -> Result<(File, FileVersion), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that opening a FIFO does not wait for a writer; reads of a regular file
+    // ignore the flag.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open: {}", io_reason(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(format!("{}, not a regular file", file_kind(&meta)));
+    }
+    Ok((file, FileVersion::of(&meta)))
+}
+
+/// An I/O error without Rust's `(os error N)` suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 impl Parser<'_> {
     fn read_file(&mut self, path: &Path, included_from: Option<&Pos>, depth: usize) {
         let file: Arc<Path> = Arc::from(path);
+        // Blamed on the `$INCLUDE` line that named the file, or on the zone's own file.
         let fail = |p: &mut Self, reason: String| {
-            let pos = included_from.cloned().unwrap_or(Pos {
-                file: file.clone(),
-                line: 0,
-            });
+            let (pos, reason) = match included_from {
+                Some(pos) => (
+                    pos.clone(),
+                    format!("$INCLUDE {}: {reason}", path.display()),
+                ),
+                None => (
+                    Pos {
+                        file: file.clone(),
+                        line: 0,
+                    },
+                    reason,
+                ),
+            };
+            p.parsed.unreadable = true;
             (p.on_error)(ZoneError::error(pos, reason));
         };
         if depth > MAX_INCLUDE_DEPTH {
             fail(
                 self,
-                format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}: loop?"),
+                format!("nested deeper than {MAX_INCLUDE_DEPTH}: loop?"),
             );
             return;
         }
-        self.files.push(path.to_path_buf());
-        let reader = match File::open(path) {
-            Ok(f) => BufReader::with_capacity(1 << 16, f),
-            Err(e) => {
-                fail(self, format!("cannot open {}: {e}", path.display()));
-                return;
+        if self.opened >= MAX_FILES_PER_ZONE {
+            // Reported once; the zone is not loaded, and nothing more is opened.
+            if self.opened == MAX_FILES_PER_ZONE {
+                fail(
+                    self,
+                    format!("more than {MAX_FILES_PER_ZONE} files opened for one zone"),
+                );
+                self.opened += 1;
             }
+            return;
+        }
+        self.opened += 1;
+        if !self.parsed.files.iter().any(|f| f == path) {
+            self.parsed.files.push(path.to_path_buf());
+        }
+        let (handle, opened_as) = match open_regular(path) {
+            Ok(f) => f,
+            Err(reason) => return fail(self, reason),
         };
-        let mut lexer = Lexer::new(reader, file);
+        // No further than the size at opening: a file that grows while read still ends.
+        let reader = BufReader::with_capacity(1 << 16, handle.take(opened_as.len));
+        let mut lexer = Lexer::new(reader, file.clone());
         while let Some(entry) = lexer.next_entry() {
             match entry {
                 Ok(()) => {
@@ -211,6 +321,19 @@ impl Parser<'_> {
                 }
                 Err(e) => (self.on_error)(e),
             }
+        }
+        if lexer.stopped {
+            self.parsed.unreadable = true;
+            return;
+        }
+        // A file written while it was read may have been read half old, half new.
+        let now = lexer.reader.get_ref().get_ref().metadata();
+        if now.map(|m| FileVersion::of(&m)).ok() != Some(opened_as) {
+            fail(
+                self,
+                "changed while it was read: not loaded as it stands (the next reload reads it again)"
+                    .to_string(),
+            );
         }
     }
 
@@ -266,8 +389,10 @@ impl Parser<'_> {
         self.rdata.clear();
         let args: Vec<&[u8]> = (i..n).map(|k| lx.token(k)).collect();
         let quoted: Vec<bool> = (i..n).map(|k| lx.tokens[k].quoted).collect();
-        encode_rdata(rtype, &args, &quoted, &self.origin, &mut self.rdata)
-            .map_err(|e| format!("{} record: {e}", rtype::to_text(rtype)))?;
+        if let Err(e) = encode_rdata(rtype, &args, &quoted, &self.origin, &mut self.rdata) {
+            self.parsed.bad_soa |= rtype == rtype::SOA;
+            return Err(format!("{} record: {e}", rtype::to_text(rtype)));
+        }
         let pos = lx.entry_pos();
         let owner = self.last_owner.as_deref().unwrap_or(name::ROOT);
         (self.on_record)(&Record {
@@ -550,6 +675,8 @@ struct Lexer<R> {
     buf: Vec<u8>,
     tokens: Vec<Token>,
     leading_blank: bool,
+    /// Reading ended early after an error; the rest of the file is not read.
+    stopped: bool,
 }
 
 impl<R: BufRead> Lexer<R> {
@@ -563,6 +690,7 @@ impl<R: BufRead> Lexer<R> {
             buf: Vec::with_capacity(256),
             tokens: Vec::with_capacity(16),
             leading_blank: false,
+            stopped: false,
         }
     }
 
@@ -586,15 +714,18 @@ impl<R: BufRead> Lexer<R> {
         ZoneError::error(pos, reason)
     }
 
-    /// Reads the next non-empty logical entry. `None` at end of file.
+    /// Reads the next non-empty logical entry. `None` at end of file, and after an error that
+    /// stops the file (a read error, an over-long line or entry).
     fn next_entry(&mut self) -> Option<Result<(), ZoneError>> {
+        if self.stopped {
+            return None;
+        }
         self.buf.clear();
         self.tokens.clear();
         let mut depth = 0u32;
         let mut open_line = 0;
         loop {
-            self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
+            match self.read_line() {
                 Ok(0) => {
                     if depth > 0 {
                         return Some(Err(self.error(open_line, "unbalanced '(': no closing ')'")));
@@ -606,11 +737,8 @@ impl<R: BufRead> Lexer<R> {
                     };
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    return Some(Err(self.error(self.line_no + 1, format!("read error: {e}"))));
-                }
+                Err(e) => return Some(Err(self.stop(e))),
             }
-            self.line_no += 1;
             if self.tokens.is_empty() && depth == 0 {
                 self.entry_line = self.line_no;
                 self.leading_blank = matches!(self.line.first(), Some(b' ' | b'\t'));
@@ -620,10 +748,21 @@ impl<R: BufRead> Lexer<R> {
                 let line = self.line_no;
                 self.buf.clear();
                 self.tokens.clear();
-                if depth > 0 {
-                    self.skip_to_close(&mut depth);
+                if depth > 0
+                    && let Err(e) = self.skip_to_close(&mut depth)
+                {
+                    return Some(Err(self.stop(e)));
                 }
                 return Some(Err(self.error(line, reason)));
+            }
+            if self.buf.len() > MAX_LINE {
+                let e = self.error(
+                    self.entry_line,
+                    format!(
+                        "entry longer than {MAX_LINE} bytes (a '(' at line {open_line} never closed?): reading stops here"
+                    ),
+                );
+                return Some(Err(self.stop(e)));
             }
             if depth == 0 && !self.tokens.is_empty() {
                 return Some(Ok(()));
@@ -631,21 +770,51 @@ impl<R: BufRead> Lexer<R> {
         }
     }
 
-    fn skip_to_close(&mut self, depth: &mut u32) {
+    /// Ends the file after `e`: what follows cannot be trusted to be read right.
+    fn stop(&mut self, e: ZoneError) -> ZoneError {
+        self.stopped = true;
+        e
+    }
+
+    /// Reads one line (with its newline) into `self.line`; 0 at end of file. A line longer
+    /// than [`MAX_LINE`], a line count beyond `u32` or a read error ends the file.
+    fn read_line(&mut self) -> Result<usize, ZoneError> {
+        self.line.clear();
+        let next = self.line_no.saturating_add(1);
+        let limit = MAX_LINE as u64 + 1;
+        let n = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| self.error(next, format!("read error: {}", io_reason(&e))))?;
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.line.len() > MAX_LINE {
+            return Err(self.error(
+                next,
+                format!("line longer than {MAX_LINE} bytes: not a zone file? Reading stops here"),
+            ));
+        }
+        self.line_no = self.line_no.checked_add(1).ok_or_else(|| {
+            self.error(u32::MAX, "more than 4294967295 lines: reading stops here")
+        })?;
+        Ok(n)
+    }
+
+    fn skip_to_close(&mut self, depth: &mut u32) -> Result<(), ZoneError> {
         while *depth > 0 {
-            self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => self.line_no += 1,
+            if self.read_line()? == 0 {
+                return Ok(());
             }
             for &c in &self.line {
                 match c {
-                    b'(' => *depth += 1,
+                    b'(' => *depth = depth.saturating_add(1),
                     b')' => *depth = depth.saturating_sub(1),
                     _ => {}
                 }
             }
         }
+        Ok(())
     }
 
     fn scan_line(&mut self, depth: &mut u32, open_line: &mut u32) -> Result<(), String> {
@@ -667,7 +836,7 @@ impl<R: BufRead> Lexer<R> {
                     if *depth == 0 {
                         *open_line = self.line_no;
                     }
-                    *depth += 1;
+                    *depth = depth.saturating_add(1);
                     i += 1;
                 }
                 b')' => {
@@ -845,6 +1014,118 @@ mod tests {
     fn unbalanced_parenthesis_is_reported_where_it_opened() {
         let p = parse_text("$TTL 60\n@ SOA a b ( 1 2 3 4 5\n");
         assert_eq!(p.errors, vec!["2: unbalanced '(': no closing ')'"]);
+    }
+
+    /// The errors of parsing `path` as a zone of `e164.arpa.`.
+    fn errors_of(path: &Path) -> Vec<String> {
+        let origin = name::parse(b"e164.arpa.", name::ROOT).unwrap();
+        let mut errors = Vec::new();
+        parse_file(path, &origin, &mut |_| {}, &mut |e| {
+            errors.push(e.to_string())
+        });
+        errors
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("enumd-zf-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = scratch("kinds");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let main = dir.join("main.zone");
+        std::fs::write(
+            &main,
+            format!(
+                "$TTL 1\n@ SOA a b 1 2 3 4 5\n$INCLUDE /dev/zero\n$INCLUDE {}\n$INCLUDE {}\n",
+                dir.display(),
+                fifo.display()
+            ),
+        )
+        .unwrap();
+        let errors = errors_of(&main);
+        let main = main.display();
+        assert_eq!(
+            errors,
+            [
+                format!("{main}:3: $INCLUDE /dev/zero: a character device, not a regular file"),
+                format!(
+                    "{main}:4: $INCLUDE {}: a directory, not a regular file",
+                    dir.display()
+                ),
+                format!(
+                    "{main}:5: $INCLUDE {}: a FIFO, not a regular file",
+                    fifo.display()
+                ),
+            ]
+        );
+        assert_eq!(
+            errors_of(&dir),
+            [format!(
+                "{}: a directory, not a regular file",
+                dir.display()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_over_long_line_or_entry_stops_the_file_with_one_error() {
+        let dir = scratch("long");
+        let path = dir.join("long.zone");
+        let mut text = b"$TTL 1\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend_from_slice(b"\nx TXT y\n");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(
+            errors_of(&path),
+            [format!(
+                "{}:2: line longer than 1048576 bytes: not a zone file? Reading stops here",
+                path.display()
+            )]
+        );
+        // Short lines inside a '(' that never closes: the entry is capped instead.
+        let mut text = b"$TTL 1\nx TXT (\n".to_vec();
+        for _ in 0..(MAX_LINE / 6 + 1) {
+            text.extend_from_slice(b"\"abcdef\"\n");
+        }
+        std::fs::write(&path, &text).unwrap();
+        let errors = errors_of(&path);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "{}:2: entry longer than 1048576 bytes",
+                path.display()
+            )),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn includes_that_fan_out_are_capped() {
+        let dir = scratch("fan");
+        // 300 × 300 openings of leaf.inc, far over the cap, from two tiny files.
+        let leaf = dir.join("leaf.inc");
+        std::fs::write(&leaf, "x TXT \"leaf\"\n").unwrap();
+        let mid = dir.join("mid.inc");
+        std::fs::write(&mid, "$INCLUDE leaf.inc\n".repeat(300)).unwrap();
+        let main = dir.join("main.zone");
+        std::fs::write(
+            &main,
+            format!("$TTL 1\n{}", "$INCLUDE mid.inc\n".repeat(300)),
+        )
+        .unwrap();
+        let errors = errors_of(&main);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("leaf.inc: more than 65535 files opened for one zone"),
+            "{errors:?}"
+        );
     }
 
     #[test]
