@@ -102,6 +102,7 @@ fn benches(c: &mut Criterion) {
     let _ = std::fs::remove_file(&path);
     let snapshot = Snapshot {
         zones: vec![Arc::new(zone)],
+        ..Snapshot::default()
     };
     let limits = Limits {
         udp_payload_cap: 1232,

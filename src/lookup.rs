@@ -13,6 +13,10 @@ use crate::zonefile::rtype;
 #[derive(Default)]
 pub struct Snapshot {
     pub zones: Vec<Arc<Zone>>,
+    /// Apexes (lower-cased wire form) of zones that are configured but have never loaded.
+    /// Their names get SERVFAIL, as BIND answers: the server should hold the zone and cannot
+    /// serve it, so a resolver asks another server, rather than take REFUSED for "not mine".
+    pub unavailable: Vec<Vec<u8>>,
 }
 
 impl Snapshot {
@@ -81,13 +85,24 @@ impl Answer<'_> {
     }
 }
 
-/// A CNAME chain longer than this is cut short (loops included).
-const MAX_CNAME_CHAIN: usize = 8;
+/// CNAMEs followed for one answer; a longer chain is cut short.
+pub const MAX_CNAME_CHAIN: usize = 8;
 
 /// Answers `qtype` for `qname` (wire form, as the client spelled it) from `snapshot`.
 pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a> {
     let lower = name::to_lowercase(qname);
-    let Some(zone) = snapshot.find_zone(&lower) else {
+    let zone = snapshot.find_zone(&lower);
+    // A zone that failed to load, and is closer to the name than any loaded zone, owns it.
+    let unavailable = snapshot
+        .unavailable
+        .iter()
+        .filter(|apex| name::is_at_or_below(&lower, apex))
+        .map(Vec::len)
+        .max();
+    if unavailable.is_some_and(|len| zone.is_none_or(|z| z.apex.len() < len)) {
+        return Answer::error(Rcode::ServFail);
+    }
+    let Some(zone) = zone else {
         return Answer::error(Rcode::Refused);
     };
     let mut answer = Answer {
@@ -97,7 +112,14 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a
         authority: Vec::new(),
         additional: Vec::new(),
     };
-    resolve(zone, &lower, Spelling::Query, qtype, &mut answer, 0);
+    resolve(
+        zone,
+        &lower,
+        Spelling::Query,
+        qtype,
+        &mut answer,
+        &mut Vec::new(),
+    );
     answer
 }
 
@@ -177,13 +199,15 @@ pub fn naptrs_at<'a>(zone: &'a Zone, lower: &[u8]) -> Option<Vec<&'a [u8]>> {
     )
 }
 
+/// Answers `qtype` at `lower` into `out`; `chain` holds the names whose CNAMEs are already in
+/// the answer (empty, and never allocated, unless there are CNAMEs).
 fn resolve<'a>(
     zone: &'a Zone,
     lower: &[u8],
     spelling: Spelling<'a>,
     qtype: u16,
     out: &mut Answer<'a>,
-    chain: usize,
+    chain: &mut Vec<Vec<u8>>,
 ) {
     let node = match find(zone, lower, qtype) {
         Found::Exact(n) | Found::Wildcard(n) => n,
@@ -225,20 +249,36 @@ fn resolve<'a>(
             return;
         };
         let target_lower = name::to_lowercase(target);
-        // RFC 1034 §4.3.2 step 3a: restart at the target if it is in this zone.
-        if chain + 1 < MAX_CNAME_CHAIN && name::is_at_or_below(&target_lower, &zone.apex) {
+        chain.push(lower.to_vec());
+        // RFC 1034 §4.3.2 step 3a: restart at the target if it is in this zone, unless its
+        // CNAME is already in the answer: a loop gives each CNAME once, as NSD answers it.
+        if chain.len() < MAX_CNAME_CHAIN
+            && name::is_at_or_below(&target_lower, &zone.apex)
+            && !chain.contains(&target_lower)
+        {
             resolve(
                 zone,
                 &target_lower,
                 Spelling::Zone(target),
                 qtype,
                 out,
-                chain + 1,
+                chain,
             );
         }
         return;
     }
     negative(zone, out);
+}
+
+/// The in-zone name a query for `lower` continues at because of a CNAME, exact or synthesized
+/// from a wildcard (for the load-time check of CNAME chains).
+pub fn cname_target(zone: &Zone, lower: &[u8]) -> Option<Vec<u8>> {
+    let node = match find(zone, lower, rtype::CNAME) {
+        Found::Exact(n) | Found::Wildcard(n) if zone.has_cname(n) => n,
+        _ => return None,
+    };
+    let target = name::to_lowercase(zone.rdatas(zone.rrset(node, rtype::CNAME)?).next()?);
+    name::is_at_or_below(&target, &zone.apex).then_some(target)
 }
 
 /// NODATA or NXDOMAIN: the SOA in authority with the negative TTL (RFC 2308 §3).

@@ -120,13 +120,15 @@ fn check(config: &Config, strict: bool) -> ExitCode {
                     zc.file.display()
                 );
             }
-            Err(errors) => {
+            Err(failure) => {
                 ok = false;
-                for e in &errors {
+                for e in &failure.problems {
                     println!("{e}");
                 }
-                let count = errors.iter().filter(|e| !e.warning).count();
-                println!("zone {}: {count} error(s), not loadable", zc.apex);
+                println!(
+                    "zone {}: {} error(s), not loadable",
+                    zc.apex, failure.errors
+                );
             }
         }
     }

@@ -11,16 +11,36 @@ use tracing::{error, info, warn};
 use crate::config::{Config, ZoneConfig};
 use crate::lookup::Snapshot;
 use crate::name;
-use crate::zone::Zone;
-use crate::zonefile::ZoneError;
+use crate::zone::{LoadFailure, Zone};
+use crate::zonefile::{Pos, ZoneError};
 
 /// How often watched files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Loads one configured zone, logging its figures or its errors.
-pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, Vec<ZoneError>> {
+/// Loads one configured zone, logging its figures (its problems are the caller's to log). A
+/// panic while loading is a bug, but it must not end the reload thread or the server: it is
+/// turned into a failed load, and the previous version keeps serving.
+pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
     let started = Instant::now();
-    let zone = Zone::load(&zc.apex_wire(), &zc.file, zc.strict)?;
+    let loaded = std::panic::catch_unwind(|| Zone::load(&zc.apex_wire(), &zc.file, zc.strict));
+    let zone = loaded.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(LoadFailure {
+            problems: vec![ZoneError::error(
+                Pos {
+                    file: zc.file.as_path().into(),
+                    line: 0,
+                },
+                format!("internal error while loading (a bug in enumd): {what}"),
+            )],
+            errors: 1,
+            warnings: 0,
+        })
+    })?;
     let took = started.elapsed();
     for w in &zone.warnings {
         warn!("{w}");
@@ -51,14 +71,21 @@ pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, Vec<ZoneError>> {
     Ok(Arc::new(zone))
 }
 
-fn log_errors(zc: &ZoneConfig, errors: &[ZoneError], keeping_old: bool) {
-    for e in errors {
-        error!("{e}");
+/// Logs a failed load as `enumd check` prints it: each problem at its own level, then one line
+/// with the same counts.
+fn log_failure(zc: &ZoneConfig, failure: &LoadFailure, keeping_old: bool) {
+    for e in &failure.problems {
+        if e.warning {
+            warn!("{e}");
+        } else {
+            error!("{e}");
+        }
     }
+    let (errors, warnings) = (failure.errors, failure.warnings);
     if keeping_old {
-        error!(zone = %zc.apex, errors = errors.len(), "zone not reloaded; the previous version keeps serving");
+        error!(zone = %zc.apex, errors, warnings, "zone not reloaded; the previous version keeps serving");
     } else {
-        error!(zone = %zc.apex, errors = errors.len(), "zone not loaded; queries for it are refused");
+        error!(zone = %zc.apex, errors, warnings, "zone not loaded; queries for it are answered SERVFAIL");
     }
 }
 
@@ -102,10 +129,18 @@ impl ZoneSet {
         set
     }
 
-    /// The snapshot to publish: every zone that has a loaded version.
+    /// The snapshot to publish: every zone that has a loaded version, and the apexes of those
+    /// that never loaded.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             zones: self.loaded.iter().flatten().cloned().collect(),
+            unavailable: self
+                .config
+                .iter()
+                .zip(&self.loaded)
+                .filter(|(_, loaded)| loaded.is_none())
+                .map(|(zc, _)| zc.apex_wire())
+                .collect(),
         }
     }
 
@@ -131,8 +166,8 @@ impl ZoneSet {
                 self.loaded[i] = Some(zone);
                 true
             }
-            Err(errors) => {
-                log_errors(zc, &errors, self.loaded[i].is_some());
+            Err(failure) => {
+                log_failure(zc, &failure, self.loaded[i].is_some());
                 self.stamps[i] = before;
                 false
             }

@@ -33,6 +33,10 @@ pub fn owner_aus<'b>(owner: &[u8], buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
     Some(&buf[start..])
 }
 
+/// The longest NAPTR RDATA: ORDER, PREFERENCE, three character-strings and a name (RFC 3403
+/// §4.1). Templates are never longer, which the zone's RDATA pool relies on.
+pub const MAX_NAPTR_RDATA: usize = 4 + 3 * 256 + 255;
+
 /// The three character-strings of NAPTR RDATA (after ORDER and PREFERENCE), and where the
 /// replacement starts.
 fn strings(rdata: &[u8]) -> Option<([&[u8]; 3], usize)> {
@@ -49,6 +53,9 @@ fn strings(rdata: &[u8]) -> Option<([&[u8]; 3], usize)> {
 /// The template of `rdata` for a record owned by the number `aus`, if it mentions it and can
 /// be templated.
 pub fn make(aus: &[u8], rdata: &[u8]) -> Option<Vec<u8>> {
+    if rdata.len() > MAX_NAPTR_RDATA {
+        return None; // not NAPTR RDATA (written in RFC 3597 form, say)
+    }
     let (fields, rest) = strings(rdata)?;
     if fields.iter().any(|f| f.contains(&0)) || !fields.iter().any(|f| contains(f, aus)) {
         return None;

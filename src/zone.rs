@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -86,6 +87,18 @@ pub struct Zone {
     pub unlisted_warnings: usize,
 }
 
+/// Why a zone did not load: what `enumd check` prints and a failed reload logs, with the same
+/// counts in both.
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// Errors and warnings in reading order (capped, with a closing line for the unlisted).
+    pub problems: Vec<ZoneError>,
+    /// Every error, listed or not.
+    pub errors: usize,
+    /// Every warning, listed or not.
+    pub warnings: usize,
+}
+
 /// Figures for logs and `enumd check`.
 #[derive(Clone, Debug, Default)]
 pub struct ZoneStats {
@@ -112,7 +125,7 @@ impl Zone {
     /// Reads, validates and builds a zone from its master file. All problems are returned, each
     /// with its file and line; a zone with any error is not built. With `strict`, warnings count
     /// as errors.
-    pub fn load(apex: &[u8], path: &Path, strict: bool) -> Result<Self, Vec<ZoneError>> {
+    pub fn load(apex: &[u8], path: &Path, strict: bool) -> Result<Self, LoadFailure> {
         let mut builder = ZoneBuilder::new(apex, strict);
         let mut parse_report = Report::new(strict);
         let parsed =
@@ -129,7 +142,8 @@ impl Zone {
         let soa_explained = parsed.unreadable || parsed.bad_soa;
         let (zone, mut report) = builder.finish(&file_pos, soa_explained);
         report.absorb(parse_report);
-        let (listed, errors, unlisted_warnings) = report.into_sorted(&files, &file_pos);
+        let (warnings, errors) = (report.warnings, report.errors);
+        let (listed, unlisted_warnings) = report.into_sorted(&files, &file_pos);
         match zone {
             Some(mut zone) if errors == 0 => {
                 zone.files = files;
@@ -137,7 +151,11 @@ impl Zone {
                 zone.unlisted_warnings = unlisted_warnings;
                 Ok(zone)
             }
-            _ => Err(listed),
+            _ => Err(LoadFailure {
+                problems: listed,
+                errors,
+                warnings,
+            }),
         }
     }
 
@@ -365,11 +383,18 @@ pub struct ZoneBuilder {
     rrset_index: HashTable<u32>,
     list_index: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
-    files: Vec<std::sync::Arc<Path>>,
+    files: Vec<Arc<Path>>,
+    file_index: HashMap<Arc<Path>, u16>,
+    /// Records taken so far, capped at [`MAX_RECORDS`].
+    records_added: usize,
+    /// The RDATA pool reached [`MAX_POOL`] (reported once).
+    pool_full: bool,
     report: Report,
     regex_cache: RegexCache,
     /// Non-terminal NAPTRs in the zone: their chains are followed once the zone is built.
     non_terminals: Vec<NonTerminal>,
+    /// Owners of CNAMEs and where they were read: their chains too.
+    cnames: Vec<(Vec<u8>, Pos)>,
 }
 
 impl ZoneBuilder {
@@ -386,52 +411,65 @@ impl ZoneBuilder {
             list_index: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
             files: Vec::new(),
+            file_index: HashMap::new(),
+            records_added: 0,
+            pool_full: false,
             report: Report::new(strict),
             regex_cache: RegexCache::default(),
             non_terminals: Vec::new(),
+            cnames: Vec::new(),
         }
     }
 
     fn src_pos(&mut self, pos: &Pos) -> SrcPos {
-        let file = match self.files.iter().position(|f| *f == pos.file) {
-            Some(i) => i,
-            None => {
-                self.files.push(pos.file.clone());
-                self.files.len() - 1
-            }
+        // Records come file by file: the last file's index almost always answers.
+        let file = match self.files.last() {
+            Some(last) if Arc::ptr_eq(last, &pos.file) => self.files.len() - 1,
+            _ => match self.file_index.get(&pos.file) {
+                Some(&i) => usize::from(i),
+                None => {
+                    self.files.push(pos.file.clone());
+                    self.files.len() - 1
+                }
+            },
         };
+        // The parser opens at most MAX_FILES_PER_ZONE (65,535) files, so indices fit; should
+        // another producer exceed it, later files are named as the last one that fits.
+        let file = u16::try_from(file).unwrap_or(u16::MAX);
+        self.file_index.entry(pos.file.clone()).or_insert(file);
         SrcPos {
-            file: file as u16,
+            file,
             line: pos.line,
         }
     }
 
     fn pos(&self, p: SrcPos) -> Pos {
+        let last = self.files.len().saturating_sub(1);
         Pos {
-            file: self.files[p.file as usize].clone(),
+            file: self.files[usize::from(p.file).min(last)].clone(),
             line: p.line,
         }
     }
 
-    /// Stores one RDATA (or number template) once, returning its offset in the pool.
-    fn intern(&mut self, rdata: &[u8], templated: bool) -> u32 {
+    /// Stores one RDATA (or number template) once, returning its offset in the pool; None once
+    /// the pool has reached [`MAX_POOL`].
+    fn intern(&mut self, rdata: &[u8], templated: bool) -> Option<u32> {
         let hash = self.hasher.hash_one((rdata, templated));
         let pool = &self.pool;
         if let Some(&off) = self
             .interned
             .find(hash, |&off| pooled(pool, off) == (rdata, templated))
         {
-            return off;
+            return Some(off);
         }
-        let off = self.pool.len() as u32;
-        let flag = if templated { TEMPLATE_FLAG } else { 0 };
-        self.pool
-            .extend_from_slice(&(rdata.len() as u16 | flag).to_be_bytes());
-        self.pool.extend_from_slice(rdata);
+        let off = u32::try_from(self.pool.len())
+            .ok()
+            .filter(|&o| o as usize + 4 + rdata.len() <= MAX_POOL)?;
+        pool_push(&mut self.pool, rdata, templated);
         let (pool, hasher) = (&self.pool, &self.hasher);
         self.interned
             .insert_unique(hash, off, |&o| hasher.hash_one(pooled(pool, o)));
-        off
+        Some(off)
     }
 
     /// Adds one record as the parser hands it over.
@@ -454,10 +492,38 @@ impl ZoneBuilder {
             Some(aus) if r.rtype == rtype::NAPTR => template::make(aus, r.rdata),
             _ => None,
         };
-        let rdata = match template {
+        if r.rdata.len() > 65_535 {
+            let reason = format!(
+                "RDATA of {} octets: at most 65535 (RFC 1035 §3.2.1)",
+                r.rdata.len()
+            );
+            self.report.push(ZoneError::error(r.pos.clone(), reason));
+            return;
+        }
+        let interned = match template {
             Some(t) => self.intern(&t, true),
             None => self.intern(r.rdata, false),
         };
+        let Some(rdata) = interned else {
+            if !self.pool_full {
+                self.pool_full = true;
+                let reason = format!(
+                    "zone too large: its distinct RDATA exceeds {} bytes (the pool's 32-bit offsets); split the zone",
+                    MAX_POOL
+                );
+                self.report.push(ZoneError::error(r.pos.clone(), reason));
+            }
+            return;
+        };
+        self.records_added += 1;
+        if self.records_added > MAX_RECORDS {
+            if self.records_added == MAX_RECORDS + 1 {
+                let reason =
+                    format!("zone too large: more than {MAX_RECORDS} records; split the zone");
+                self.report.push(ZoneError::error(r.pos.clone(), reason));
+            }
+            return;
+        }
         let pending = PendingRecord {
             ttl: r.ttl,
             rdata,
@@ -598,6 +664,14 @@ impl ZoneBuilder {
 
         // Exactly as many nodes as distinct prefixes: the arena is allocated once.
         let node_count = count_nodes(&trie_data);
+        if node_count >= NONE as usize {
+            let reason = format!(
+                "zone too large: {node_count} trie nodes, at most {} (32-bit indices); split the zone",
+                NONE - 1
+            );
+            self.report.push(ZoneError::error(file.clone(), reason));
+            return (None, self.report);
+        }
         zone.nodes = Vec::with_capacity(node_count);
         zone.nodes.push(Node {
             data: NONE,
@@ -655,8 +729,57 @@ impl ZoneBuilder {
                 self.report.push_finding(nt.pos, &nt.owner, &nt.rdata, &f);
             }
         }
+        self.check_cname_chains(&zone);
         let zone = (usable && !self.report.has_errors()).then_some(zone);
         (zone, self.report)
+    }
+
+    /// Follows every CNAME chain as answers will: a loop is answered with each CNAME once, a
+    /// chain longer than [`lookup::MAX_CNAME_CHAIN`] is cut short. Both load, as NSD and Knot
+    /// load them, with a warning (RFC 1034 §3.6.2: loops "signalled as an error").
+    fn check_cname_chains(&mut self, zone: &Zone) {
+        let cnames = std::mem::take(&mut self.cnames);
+        let targets: std::collections::HashSet<Vec<u8>> = cnames
+            .iter()
+            .filter_map(|(owner, _)| lookup::cname_target(zone, owner))
+            .collect();
+        let mut loops = std::collections::HashSet::new();
+        for (owner, pos) in cnames {
+            let mut chain = vec![owner];
+            while let Some(next) = lookup::cname_target(zone, &chain[chain.len() - 1]) {
+                if let Some(at) = chain.iter().position(|n| *n == next) {
+                    // Once per loop, told from its least name (bytewise), blamed on the first
+                    // record found to lead into it.
+                    let mut cycle = chain[at..].to_vec();
+                    let least = (0..cycle.len()).min_by_key(|&i| &cycle[i]).unwrap_or(0);
+                    cycle.rotate_left(least);
+                    if loops.insert(cycle[0].clone()) {
+                        let mut names: Vec<String> =
+                            cycle.iter().map(|n| name::to_text(n)).collect();
+                        names.push(name::to_text(&cycle[0]));
+                        let reason = format!(
+                            "CNAME loop: {}: answers give each CNAME once and end there [cname-loop] (RFC 1034 §3.6.2)",
+                            names.join(" → ")
+                        );
+                        self.report.push(ZoneError::warning(pos.clone(), reason));
+                    }
+                    break;
+                }
+                chain.push(next);
+                if chain.len() > lookup::MAX_CNAME_CHAIN {
+                    if !targets.contains(&chain[0]) {
+                        let reason = format!(
+                            "CNAME chain from {} is longer than {} CNAMEs: answers stop after {} [cname-chain] (RFC 1034 §3.6.2)",
+                            name::to_text(&chain[0]),
+                            lookup::MAX_CNAME_CHAIN,
+                            lookup::MAX_CNAME_CHAIN
+                        );
+                        self.report.push(ZoneError::warning(pos.clone(), reason));
+                    }
+                    break;
+                }
+            }
+        }
     }
 
     /// Turns one name's records (sorted by type, then RDATA) into RRsets and a data list,
@@ -668,38 +791,68 @@ impl ZoneBuilder {
         is_apex: bool,
         owner: &dyn Fn() -> Vec<u8>,
     ) -> (u32, u16) {
-        let list_at = zone.lists.len() as u32;
+        let list_at = index(zone.lists.len());
         zone.lists.push(0);
         let mut flags = 0u16;
         let mut k = 0;
         let has_cname = group.iter().any(|r| r.rtype == rtype::CNAME);
         while k < group.len() {
             let t = group[k].rtype;
-            let first_member = zone.members.len() as u32;
-            let ttl = group[k].ttl;
-            let mut count = 0u16;
-            let mut last_rdata = NONE;
+            // Bounded by MAX_RECORDS, checked as records are added: every index fits a u32.
+            let first_member = index(zone.members.len());
             let mut m = k;
             while m < group.len() && group[m].rtype == t {
-                let r = group[m];
-                // Identical records are one record (RFC 2181 §5).
-                if r.rdata != last_rdata {
-                    if r.ttl != ttl && count > 0 {
-                        // RFC 2181 §5.2: one TTL per RRset; like NSD and Knot, keep the first.
-                        tracing::warn!(
-                            "{}: TTL {} differs from {} of the same RRset; using {}",
-                            self.pos(r.pos()),
-                            r.ttl,
-                            ttl,
-                            ttl
-                        );
-                    }
-                    zone.members.push(r.rdata);
-                    count += 1;
-                    last_rdata = r.rdata;
-                }
                 m += 1;
             }
+            let rrset = &group[k..m];
+            // RFC 2181 §5.2: one TTL per RRset; like NSD and Knot, keep the first one read.
+            let first_read = rrset
+                .iter()
+                .min_by_key(|r| (r.file, r.line))
+                .unwrap_or(&rrset[0]);
+            let ttl = first_read.ttl;
+            let mut count = 0usize;
+            // The least a response carrying the RRset takes: header, question, each record with
+            // its owner as a 2-byte pointer, its fixed fields and RDATA (names in RDATA counted
+            // uncompressed; templates are never longer than what they expand to).
+            let mut wire_min = HEADER_AND_QUESTION_MIN;
+            let mut last_rdata = NONE;
+            for r in rrset {
+                if r.ttl != ttl {
+                    let reason = format!(
+                        "TTL {} differs from the TTL {ttl} of the same RRset read first: {ttl} is used (RFC 2181 §5.2)",
+                        r.ttl
+                    );
+                    let pos = self.pos(r.pos());
+                    self.report.push(ZoneError::warning(pos, reason));
+                }
+                // Identical records are one record (RFC 2181 §5).
+                if r.rdata != last_rdata {
+                    zone.members.push(r.rdata);
+                    count += 1;
+                    wire_min += 12 + pooled(&self.pool, r.rdata).0.len();
+                    last_rdata = r.rdata;
+                }
+            }
+            if wire_min > 65_535 - 255 {
+                let owner_len = owner().len();
+                if wire_min + owner_len > 65_535 {
+                    let last = rrset
+                        .iter()
+                        .max_by_key(|r| (r.file, r.line))
+                        .unwrap_or(&rrset[0]);
+                    let reason = format!(
+                        "{} RRset of {count} records needs at least {} octets in a response: more than a DNS message holds (65535, RFC 1035 §4.2.2), so it could never be served",
+                        rtype::to_text(t),
+                        wire_min + owner_len
+                    );
+                    let pos = self.pos(last.pos());
+                    self.report.push(ZoneError::error(pos, reason));
+                }
+            }
+            // An RRset that fits a message has at most 65,535 / 12 members; a larger one has
+            // just been refused, and its zone is not built.
+            let count = u16::try_from(count).unwrap_or(u16::MAX);
             let reason = match t {
                 rtype::CNAME if count > 1 => {
                     Some("more than one CNAME at a name (RFC 1034 §3.6.2)".to_string())
@@ -728,7 +881,11 @@ impl ZoneBuilder {
             }
             match t {
                 rtype::NS if !is_apex => flags |= CUT_BIT,
-                rtype::CNAME => flags |= CNAME_BIT,
+                rtype::CNAME => {
+                    flags |= CNAME_BIT;
+                    let pos = self.pos(first_read.pos());
+                    self.cnames.push((owner(), pos));
+                }
                 _ => {}
             }
             self.records += usize::from(count);
@@ -766,7 +923,7 @@ impl ZoneBuilder {
             zone.members.truncate(set.first as usize);
             return id;
         }
-        let id = zone.rrsets.len() as u32;
+        let id = index(zone.rrsets.len());
         zone.rrsets.push(set);
         let hasher = &self.hasher;
         self.rrset_index.insert_unique(hash, id, |&i| {
@@ -828,15 +985,57 @@ impl ZoneBuilder {
     }
 }
 
-/// High bit of a pool entry's length: the entry is a number template. NAPTR RDATA is at most
-/// 4 + 3 × 256 + 255 bytes, so the bit is never needed for the length.
+/// A pool entry is `[u16 word][bytes]`: the word's high bit marks a number template, its low 15
+/// bits are the length, up to 32,766. [`LONG_ENTRY`] instead announces a plain entry of 32,767
+/// to 65,535 bytes whose length follows in the next two bytes. Templates are NAPTR RDATA, at
+/// most 1,027 bytes ([`template::make`] makes no longer one), so they never need it.
 const TEMPLATE_FLAG: u16 = 0x8000;
+const LONG_ENTRY: u16 = 0x7fff;
+
+/// Largest pool: entries are addressed by `u32` offsets.
+const MAX_POOL: usize = u32::MAX as usize;
+/// Most records a zone may hold: keeps every index into the zone's arrays (records, RRsets,
+/// data lists: each at most twice the records) below `u32::MAX`, which [`NONE`] takes.
+pub const MAX_RECORDS: usize = (u32::MAX / 2 - 1) as usize;
+
+/// The smallest response: a 12-byte header, the question's type and class, and its name (added
+/// where it is known).
+const HEADER_AND_QUESTION_MIN: usize = 12 + 4;
+
+/// An index into one of the zone's arrays. Each holds at most twice [`MAX_RECORDS`] entries
+/// (the node arena is checked on its own), so the index fits below `u32::MAX`, which is
+/// [`NONE`].
+fn index(len: usize) -> u32 {
+    debug_assert!(len < NONE as usize);
+    u32::try_from(len).unwrap_or(NONE - 1)
+}
+
+/// Appends one entry to an interning pool.
+fn pool_push(pool: &mut Vec<u8>, rdata: &[u8], templated: bool) {
+    match u16::try_from(rdata.len()) {
+        Ok(len) if len < LONG_ENTRY => {
+            let flag = if templated { TEMPLATE_FLAG } else { 0 };
+            pool.extend_from_slice(&(len | flag).to_be_bytes());
+        }
+        Ok(len) => {
+            debug_assert!(!templated, "templates are at most 1,027 bytes");
+            pool.extend_from_slice(&LONG_ENTRY.to_be_bytes());
+            pool.extend_from_slice(&len.to_be_bytes());
+        }
+        Err(_) => unreachable!("RDATA over 65,535 bytes is refused in ZoneBuilder::add"),
+    }
+    pool.extend_from_slice(rdata);
+}
 
 /// The RDATA stored at `offset` of an interning pool, and whether it is a number template.
 fn pooled(pool: &[u8], offset: u32) -> (&[u8], bool) {
     let o = offset as usize;
     let word = u16::from_be_bytes([pool[o], pool[o + 1]]);
-    let len = (word & !TEMPLATE_FLAG) as usize;
+    if word == LONG_ENTRY {
+        let len = usize::from(u16::from_be_bytes([pool[o + 2], pool[o + 3]]));
+        return (&pool[o + 4..o + 4 + len], false);
+    }
+    let len = usize::from(word & !TEMPLATE_FLAG);
     (&pool[o + 2..o + 2 + len], word & TEMPLATE_FLAG != 0)
 }
 
@@ -935,8 +1134,8 @@ impl Report {
     }
 
     /// Listed problems in reading order (files as opened, then lines), a closing line for what
-    /// was not listed, the error count, and the unlisted warning count.
-    fn into_sorted(mut self, files: &[PathBuf], whole: &Pos) -> (Vec<ZoneError>, usize, usize) {
+    /// was not listed, and the unlisted warning count.
+    fn into_sorted(mut self, files: &[PathBuf], whole: &Pos) -> (Vec<ZoneError>, usize) {
         let rank = |e: &ZoneError| {
             let file = files.iter().position(|f| *f == *e.pos.file);
             (file.unwrap_or(usize::MAX), e.pos.line)
@@ -950,7 +1149,7 @@ impl Report {
                 format!("… and {unlisted_errors} more errors not listed"),
             ));
         }
-        (self.listed, self.errors, unlisted_warnings)
+        (self.listed, unlisted_warnings)
     }
 }
 
@@ -1006,7 +1205,8 @@ fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(PackedKey, u32, u16)],
         start = end;
     }
     let first_child = nodes.len();
-    nodes[at].children = first_child as u32;
+    // The arena holds fewer than u32::MAX nodes (checked in `finish` before it is built).
+    nodes[at].children = index(first_child);
     for &(nib, _, _) in &groups {
         nodes[at].bits |= 1 << (nib - 1);
         nodes.push(Node {
