@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::e164::E164;
 use crate::enumservice;
 use crate::naptr::{Naptr, SubstExpr};
-use crate::validate::MAX_NON_TERMINAL_HOPS;
+use crate::validate::{self, MAX_NON_TERMINAL_HOPS};
 
 /// Referrals followed before giving up.
 const MAX_REFERRALS: usize = 8;
@@ -218,6 +218,12 @@ impl Client<'_> {
         let uri = expr
             .apply(&self.aus)
             .ok_or_else(|| format!("regexp does not match {}", self.aus))?;
+        // A URI its Enumservice does not register is not what the caller asked for: a `sip:`
+        // URI from `E2U+pstn:tel` is no routing number (the rule `enumd check` calls uri-scheme).
+        let scheme = validate::uri_scheme(&uri).ok_or_else(|| format!("'{uri}' is not a URI"))?;
+        if let Some(reason) = validate::scheme_mismatch(&services, &scheme, &uri) {
+            return Err(format!("{reason} (RFC 6117 §3.4)"));
+        }
         Ok(Some((
             services.iter().map(ToString::to_string).collect(),
             uri,
@@ -236,14 +242,19 @@ impl Client<'_> {
                 !self.opts.follow_referrals,
                 self.opts.timeout,
             )?;
+            check_question(&m, &name, RecordType::NAPTR, server)?;
             match m.metadata.response_code {
                 ResponseCode::NoError => {}
                 ResponseCode::NXDomain => return Ok(Fetch::NxDomain),
                 other => return Err(format!("{server} answered {other} for {domain}")),
             }
+            // Only records for the name asked, or the end of its CNAME chain, count: anything
+            // else in the answer is not about this number (RFC 2181 §5.4.1, as resolvers do).
+            let owner = chain_end(&m, &name);
             let rules: Vec<Naptr> = m
                 .answers
                 .iter()
+                .filter(|r| r.name.eq_ignore_root(&owner))
                 .filter_map(|r| match &r.data {
                     RData::NAPTR(n) => Some(Naptr {
                         order: n.order,
@@ -259,10 +270,11 @@ impl Client<'_> {
             if !rules.is_empty() {
                 return Ok(Fetch::Rules(rules));
             }
+            // A referral names a cut at or above the name asked.
             let cut = m
                 .authorities
                 .iter()
-                .find(|r| r.record_type() == RecordType::NS);
+                .find(|r| r.record_type() == RecordType::NS && r.name.zone_of(&owner));
             let Some(cut) = cut.filter(|_| !m.metadata.authoritative) else {
                 return Ok(Fetch::NoData);
             };
@@ -318,6 +330,40 @@ impl Client<'_> {
                 .join(", ")
         ))
     }
+}
+
+/// Errors unless the reply answers the question asked: the same name (case aside), type and
+/// class.
+fn check_question(
+    m: &Message,
+    name: &Name,
+    rtype: RecordType,
+    server: SocketAddr,
+) -> Result<(), String> {
+    match m.queries.as_slice() {
+        [q] if q.name().eq_ignore_root(name) && q.query_type() == rtype => Ok(()),
+        _ => Err(format!(
+            "{server} answered another question than {name} {rtype}: ignored"
+        )),
+    }
+}
+
+/// The name a reply's CNAMEs lead `name` to (itself when there are none), following each
+/// CNAME once.
+fn chain_end(m: &Message, name: &Name) -> Name {
+    let mut owner = name.clone();
+    let mut seen = vec![owner.clone()];
+    while let Some(target) = m.answers.iter().find_map(|r| match &r.data {
+        RData::CNAME(c) if r.name.eq_ignore_root(&owner) => Some(c.0.clone()),
+        _ => None,
+    }) {
+        if seen.iter().any(|n| n.eq_ignore_root(&target)) {
+            break;
+        }
+        seen.push(target.clone());
+        owner = target;
+    }
+    owner
 }
 
 /// Words for an outcome without results.

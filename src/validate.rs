@@ -253,30 +253,8 @@ fn check_regexp(
         ));
         return;
     };
-    if let Some(services) = services {
-        let registered: Vec<&str> = services
-            .iter()
-            .filter_map(enumservice::registration)
-            .flat_map(|r| r.schemes.iter().copied())
-            .collect();
-        let all_registered = services
-            .iter()
-            .all(|s| enumservice::registration(s).is_some());
-        if all_registered && !registered.iter().any(|s| s.eq_ignore_ascii_case(&scheme)) {
-            out.push(warning(
-                "uri-scheme",
-                "RFC 6117 §3.4",
-                format!(
-                    "REGEXP yields a {scheme}: URI ({uri}) but {} registers {}",
-                    services
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                    registered.join(", ")
-                ),
-            ));
-        }
+    if let Some(reason) = services.and_then(|s| scheme_mismatch(s, &scheme, &uri)) {
+        out.push(warning("uri-scheme", "RFC 6117 §3.4", reason));
     }
     if scheme.eq_ignore_ascii_case("tel") && tel_is_number(&uri, &aus) && !has_param(&uri, "enumdi")
     {
@@ -286,10 +264,46 @@ fn check_regexp(
             format!("terminal tel: URI for the owner's own number {aus} without ;enumdi: a client may look it up again (loop)"),
         ));
     }
+    if scheme.eq_ignore_ascii_case("tel") && has_param(&uri, "rn") && !has_param(&uri, "npdi") {
+        out.push(warning(
+            "rn-without-npdi",
+            "RFC 4694 §4",
+            format!("tel: URI {uri} has a routing number (;rn=) without ;npdi: the number-portability dip indicator goes with it"),
+        ));
+    }
+}
+
+/// Why a URI of `scheme` does not fit `services`: every one of them is registered and none
+/// registers that scheme (RFC 6117 §3.4). None if it fits, or if an unregistered service leaves
+/// it open. `enumd check` warns of it; `enumd lookup` leaves such a rule out.
+pub fn scheme_mismatch(services: &[Enumservice], scheme: &str, uri: &str) -> Option<String> {
+    let registered: Vec<&str> = services
+        .iter()
+        .filter_map(enumservice::registration)
+        .flat_map(|r| r.schemes.iter().copied())
+        .collect();
+    let all_registered = services
+        .iter()
+        .all(|s| enumservice::registration(s).is_some());
+    if services.is_empty()
+        || !all_registered
+        || registered.iter().any(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return None;
+    }
+    Some(format!(
+        "REGEXP yields a {scheme}: URI ({uri}) but {} registers {}",
+        services
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("+"),
+        registered.join(", ")
+    ))
 }
 
 /// `scheme` of `scheme:rest` (RFC 3986 §3.1), if the text is a URI at all.
-fn uri_scheme(uri: &str) -> Option<String> {
+pub fn uri_scheme(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once(':')?;
     let mut chars = scheme.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
@@ -602,6 +616,19 @@ mod tests {
                 "Warning terminal tel: URI for the owner's own number +44123 without ;enumdi: a client may look it up again (loop) [tel-loop] (RFC 4759 §3)"
             ]
         );
+    }
+
+    #[test]
+    fn routing_number_goes_with_npdi() {
+        let check = |regexp: &str| findings("u", "E2U+pstn:tel", regexp, ".");
+        assert_eq!(
+            check("!^.*$!tel:+44123;rn=+449;enumdi!"),
+            [
+                "Warning tel: URI tel:+44123;rn=+449;enumdi has a routing number (;rn=) without ;npdi: the number-portability dip indicator goes with it [rn-without-npdi] (RFC 4694 §4)"
+            ]
+        );
+        assert!(check("!^.*$!tel:+44123;npdi;rn=+449;enumdi!").is_empty());
+        assert!(check("!^.*$!tel:+44123;npdi;enumdi!").is_empty());
     }
 
     #[test]

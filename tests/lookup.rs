@@ -2,7 +2,13 @@
 
 mod common;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, Query};
+use hickory_proto::rr::rdata::{CNAME, NAPTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use common::TestServer;
 
@@ -13,9 +19,13 @@ struct Run {
 }
 
 fn lookup(server: &TestServer, args: &[&str]) -> Run {
+    lookup_at(server.addr, args)
+}
+
+fn lookup_at(server: SocketAddr, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
         .arg("lookup")
-        .args(["--server", &server.addr.to_string(), "--timeout", "2"])
+        .args(["--server", &server.to_string(), "--timeout", "2"])
         .args(args)
         .output()
         .expect("run enumd lookup");
@@ -283,4 +293,147 @@ fn bad_input_and_unreachable_servers_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no answer from 127.0.0.1:9"));
+}
+
+/// A DNS server that answers every query with what `reply` makes of it: for answers no
+/// honest server gives. Serves until `queries` have come, or 10 s of silence.
+fn fake_server(queries: usize, reply: fn(&Message) -> Message) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind fake server");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        for _ in 0..queries {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut m = reply(&q);
+            m.metadata.id = q.metadata.id;
+            m.metadata.message_type = MessageType::Response;
+            m.metadata.authoritative = true;
+            let _ = socket.send_to(&m.to_vec().unwrap(), from);
+        }
+    });
+    addr
+}
+
+fn naptr_record(owner: &str, services: &str, regexp: &str) -> Record {
+    Record::from_rdata(
+        Name::from_ascii(owner).unwrap(),
+        60,
+        RData::NAPTR(NAPTR::new(
+            10,
+            100,
+            b"u".to_vec().into_boxed_slice(),
+            services.as_bytes().to_vec().into_boxed_slice(),
+            regexp.as_bytes().to_vec().into_boxed_slice(),
+            Name::root(),
+        )),
+    )
+}
+
+/// The query's question echoed, with `answers`.
+fn reply_with(q: &Message, answers: Vec<Record>) -> Message {
+    let mut m = Message::query();
+    m.queries = q.queries.clone();
+    m.answers = answers;
+    m
+}
+
+#[test]
+fn records_for_another_name_are_ignored() {
+    // A server that answers about evil.example., whatever it is asked.
+    let addr = fake_server(4, |q| {
+        reply_with(
+            q,
+            vec![naptr_record(
+                "evil.example.",
+                "E2U+sip",
+                "!^.*$!sip:evil@x!",
+            )],
+        )
+    });
+    let run = lookup_at(addr, &["+44 1632 960 001"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("sip:evil@x"), "{}", run.stdout);
+    assert!(run.stdout.contains("no URI"), "{}", run.stdout);
+
+    // Records at the end of the name's own CNAME chain are the answer; others still are not.
+    let addr = fake_server(4, |q| {
+        let asked = q.queries[0].name().clone();
+        let alias = Name::from_ascii("alias.example.").unwrap();
+        reply_with(
+            q,
+            vec![
+                Record::from_rdata(asked, 60, RData::CNAME(CNAME(alias))),
+                naptr_record("alias.example.", "E2U+sip", "!^.*$!sip:alias@x!"),
+                naptr_record("evil.example.", "E2U+sip", "!^.*$!sip:evil@x!"),
+            ],
+        )
+    });
+    let run = lookup_at(addr, &["+44 1632 960 001"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("sip:alias@x"), "{}", run.stdout);
+    assert!(!run.stdout.contains("sip:evil@x"), "{}", run.stdout);
+
+    // A reply to another question is not taken for an answer.
+    let addr = fake_server(4, |q| {
+        let mut m = reply_with(
+            q,
+            vec![naptr_record("1.e164.arpa.", "E2U+sip", "!^.*$!sip:one@x!")],
+        );
+        m.queries = vec![Query::query(
+            Name::from_ascii("1.e164.arpa.").unwrap(),
+            RecordType::NAPTR,
+        )];
+        m
+    });
+    let run = lookup_at(addr, &["+44 1632 960 001"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("answered another question"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_uri_its_enumservice_does_not_register_is_left_out() {
+    // pstn:tel registers tel: (RFC 4769); this rule yields a sip: URI, which check flags.
+    let zone = "$TTL 60\n@ SOA ns hm 1 1 1 1 60\n@ NS ns.example.\n\
+        1.0.0.0.6.9.2.3.6.1.4.4 NAPTR 10 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!sip:+441632960001@gw.example!\" .\n\
+        1.0.0.0.6.9.2.3.6.1.4.4 NAPTR 20 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+441632960001;npdi;rn=+441632999!\" .\n";
+    let s = TestServer::start(&[("e164.arpa.", zone)]);
+    let run = lookup(&s, &["--service", "pstn", "+44 1632 960 001"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.stdout.contains("sip:+441632960001@gw.example   "),
+        "{}",
+        run.stdout
+    );
+    let results: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("10 ") || l.starts_with("20 "))
+        .collect();
+    assert_eq!(results.len(), 1, "{}", run.stdout);
+    assert!(
+        results[0].contains("tel:+441632960001;npdi;rn=+441632999"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "skipped: 1.0.0.0.6.9.2.3.6.1.4.4.e164.arpa. NAPTR 10 100 \"u\" \"E2U+pstn:tel\""
+        ) && run.stdout.contains(
+            "REGEXP yields a sip: URI (sip:+441632960001@gw.example) but pstn:tel registers tel"
+        ),
+        "{}",
+        run.stdout
+    );
 }

@@ -74,6 +74,7 @@ fn check_lists_every_naptr_mistake_with_its_line_and_rule() {
         (35, "non-terminal-loop"),
         (36, "non-terminal-loop"),
         (37, "non-terminal-chain"),
+        (44, "warning rn-without-npdi"),
     ];
     let got = findings(&out);
     let got: Vec<(u32, &str)> = got.iter().map(|(l, r)| (*l, r.as_str())).collect();
