@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod name;
 pub mod naptr;
 pub mod os;
+pub mod rdata;
 pub mod reload;
 pub mod request;
 pub mod server;

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use crate::name;
+use crate::rdata::rtype;
 use crate::zone::{NodeRef, Zone};
-use crate::zonefile::rtype;
 
 /// Every zone served at one moment. Immutable once published; a reload builds a new one.
 #[derive(Default)]

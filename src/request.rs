@@ -2,7 +2,7 @@
 //! packet, so it allocates nothing; whatever is malformed is FORMERR (RFC 1035 §4.1.1), and no
 //! input can make it panic or loop.
 
-use crate::zonefile::rtype;
+use crate::rdata::rtype;
 
 pub const HEADER_LEN: usize = 12;
 

@@ -7,9 +7,9 @@
 
 use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
 use crate::name;
+use crate::rdata::rtype;
 use crate::request::{self, Edns, HEADER_LEN, Rejected};
 use crate::template;
-use crate::zonefile::rtype;
 
 /// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

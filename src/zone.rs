@@ -15,9 +15,10 @@ use hashbrown::HashTable;
 use crate::lookup;
 use crate::name;
 use crate::naptr::{Naptr, RegexCache};
+use crate::rdata::rtype;
 use crate::template;
 use crate::validate::{self, Finding, Severity};
-use crate::zonefile::{self, Pos, Record, ZoneError, rtype};
+use crate::zonefile::{self, Pos, Record, ZoneError};
 
 /// "No data here" in [`Node::data`] and the side table.
 pub const NONE: u32 = u32::MAX;
