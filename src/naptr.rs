@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::rdata::quote;
+
 /// A NAPTR record's fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Naptr {
@@ -65,24 +67,6 @@ impl fmt::Display for Naptr {
             crate::name::to_text(&self.replacement)
         )
     }
-}
-
-/// A character-string in zone-file form: quoted, `"` and `\` escaped, others as `\DDD`.
-pub fn quote(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('"');
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\{b:03}")),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Why a regexp field cannot be used.

@@ -15,7 +15,7 @@ use hashbrown::HashTable;
 use crate::lookup;
 use crate::name;
 use crate::naptr::{Naptr, RegexCache};
-use crate::rdata::rtype;
+use crate::rdata::{self, rtype};
 use crate::template;
 use crate::validate::{self, Finding, Severity};
 use crate::zonefile::{self, Pos, Record, ZoneError};
@@ -821,7 +821,8 @@ impl ZoneBuilder {
             for r in rrset {
                 if r.ttl != ttl {
                     let reason = format!(
-                        "TTL {} differs from the TTL {ttl} of the same RRset read first: {ttl} is used (RFC 2181 §5.2)",
+                        "{}: TTL {} differs from the TTL {ttl} of the same RRset read first: {ttl} is used (RFC 2181 §5.2)",
+                        self.record_text(&owner(), t, r.rdata),
                         r.ttl
                     );
                     let pos = self.pos(r.pos());
@@ -843,8 +844,9 @@ impl ZoneBuilder {
                         .max_by_key(|r| (r.file, r.line))
                         .unwrap_or(&rrset[0]);
                     let reason = format!(
-                        "{} RRset of {count} records needs at least {} octets in a response: more than a DNS message holds (65535, RFC 1035 §4.2.2), so it could never be served",
+                        "{} RRset of {count} record{} needs at least {} octets in a response: more than a DNS message holds (65535, RFC 1035 §4.2.2), so it could never be served",
                         rtype::to_text(t),
+                        if count == 1 { "" } else { "s" },
                         wire_min + owner_len
                     );
                     let pos = self.pos(last.pos());
@@ -905,6 +907,26 @@ impl ZoneBuilder {
             k = m;
         }
         (self.intern_list(zone, list_at), flags)
+    }
+
+    /// A pooled record in presentation form (`owner TYPE rdata`), number templates expanded.
+    fn record_text(&self, owner: &[u8], t: u16, offset: u32) -> String {
+        let (stored, templated) = pooled(&self.pool, offset);
+        let mut aus = [0; 128];
+        let mut expanded = Vec::new();
+        let rdata = match template::owner_aus(owner, &mut aus).filter(|_| templated) {
+            Some(aus) => {
+                template::expand(stored, aus, &mut expanded);
+                &expanded[..]
+            }
+            None => stored,
+        };
+        format!(
+            "{} {} {}",
+            name::to_text(owner),
+            rtype::to_text(t),
+            rdata::to_text(t, rdata)
+        )
     }
 
     /// Shares RRsets equal in type, TTL and RDATA (number templates make most of them so).

@@ -13,6 +13,8 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, Record, RecordType};
 
+pub mod wire;
+
 use enumd::config::Config;
 use enumd::reload::ZoneSet;
 use enumd::server::{Listeners, Serving};
