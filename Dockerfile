@@ -61,7 +61,10 @@ COPY config/enumd.docker.toml /etc/enumd/enumd.toml
 # may bind port 53 there -- IPv4 and IPv6 alike. That is why this image needs
 # neither setcap nor CAP_NET_BIND_SERVICE, and it keeps working under
 # --cap-drop=ALL and --security-opt=no-new-privileges.
-# Elsewhere, bind fails with "permission denied"; then either
+# Where it is not set (another engine, --network=host), enumd stops at start with
+#   cannot listen on any configured address: 0.0.0.0:53: Permission denied (os error 13):
+#   port 53 is below 1024, which needs privilege: ...
+# and names the same ways out as below; then either
 #   - set the sysctl yourself:  docker/podman run --sysctl net.ipv4.ip_unprivileged_port_start=53 ...
 #     (Kubernetes: securityContext.sysctls, a "safe" sysctl since 1.22), or
 #   - run as root:              docker run --user 0 ...

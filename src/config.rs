@@ -13,7 +13,7 @@ use crate::name;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Addresses to serve on, UDP and TCP on each.
-    #[serde(default = "default_listen")]
+    #[serde(default = "default_listen", deserialize_with = "listen_addresses")]
     pub listen: Vec<SocketAddr>,
     /// Cap on the EDNS UDP payload we answer with and advertise (RFC 6891 §6.2.5).
     #[serde(default = "default_udp_payload")]
@@ -78,6 +78,60 @@ impl ZoneConfig {
         // Checked in `Config::load`.
         name::to_lowercase(&name::parse(self.apex.as_bytes(), name::ROOT).unwrap_or_default())
     }
+}
+
+/// `listen` entries, each explained when it is not `IP:port`.
+fn listen_addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| parse_listen(t).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// One listen address: `IPv4:port` or `[IPv6]:port`, with a reason that says what to write
+/// instead when it is anything else.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::IpAddr;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let forms = "write IP:port, such as 127.0.0.1:5300 or [::1]:5300";
+    if let Ok(ip) = text.trim_matches(['[', ']']).parse::<IpAddr>() {
+        let example = SocketAddr::new(ip, 53);
+        return Err(format!(
+            "listen: \"{text}\" has no port: {forms} (here {example})"
+        ));
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "listen: \"{text}\" is not an address and port: {forms}"
+        ));
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Err(format!(
+            "listen: \"{text}\": an IPv6 address goes in brackets before its port, as in [::1]:5300"
+        ));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "listen: \"{text}\": port \"{port}\" is not a number from 0 to 65535"
+        ));
+    }
+    let bare = host.trim_matches(['[', ']']);
+    if bare.parse::<IpAddr>().is_err() && bare.split('.').all(|p| p.parse::<u32>().is_ok()) {
+        return Err(format!(
+            "listen: \"{text}\": {bare} is not an IPv4 address (four numbers from 0 to 255)"
+        ));
+    }
+    if !bare.is_empty() && bare.parse::<IpAddr>().is_err() {
+        return Err(format!(
+            "listen: \"{text}\": {bare} is a host name, and enumd binds addresses, not names: {forms} (localhost is 127.0.0.1 and [::1])"
+        ));
+    }
+    Err(format!(
+        "listen: \"{text}\" is not an address and port: {forms}"
+    ))
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -198,6 +252,45 @@ mod tests {
         assert_eq!(c.zones[0].file, PathBuf::from("/etc/enumd/z/e.zone"));
         assert_eq!(c.zones[0].apex_wire(), b"\x04e164\x04arpa\x00".to_vec());
         assert!(!c.watch);
+    }
+
+    #[test]
+    fn listen_addresses_say_what_to_write() {
+        let err = |text: &str| parse_listen(text).unwrap_err();
+        assert_eq!(
+            err("localhost:5440"),
+            "listen: \"localhost:5440\": localhost is a host name, and enumd binds addresses, not names: write IP:port, such as 127.0.0.1:5300 or [::1]:5300 (localhost is 127.0.0.1 and [::1])"
+        );
+        assert_eq!(
+            err("127.0.0.1"),
+            "listen: \"127.0.0.1\" has no port: write IP:port, such as 127.0.0.1:5300 or [::1]:5300 (here 127.0.0.1:53)"
+        );
+        assert_eq!(
+            err("::1"),
+            "listen: \"::1\" has no port: write IP:port, such as 127.0.0.1:5300 or [::1]:5300 (here [::1]:53)"
+        );
+        assert_eq!(
+            err("999.1.1.1:53"),
+            "listen: \"999.1.1.1:53\": 999.1.1.1 is not an IPv4 address (four numbers from 0 to 255)"
+        );
+        // Without brackets, a port cannot be told from the address's last group.
+        assert_eq!(
+            err("::1:53"),
+            "listen: \"::1:53\" has no port: write IP:port, such as 127.0.0.1:5300 or [::1]:5300 (here [::1:53]:53)"
+        );
+        assert_eq!(
+            err("2001:db8::g:53"),
+            "listen: \"2001:db8::g:53\": an IPv6 address goes in brackets before its port, as in [::1]:5300"
+        );
+        assert_eq!(
+            err("127.0.0.1:99999"),
+            "listen: \"127.0.0.1:99999\": port \"99999\" is not a number from 0 to 65535"
+        );
+        assert!(err("").contains("not an address and port"));
+        assert_eq!(parse_listen("[::1]:5300").unwrap().port(), 5300);
+        // The config error carries the message.
+        let e = Config::parse("listen = [\"localhost:5440\"]", Path::new(".")).unwrap_err();
+        assert!(e.contains("enumd binds addresses, not names"), "{e}");
     }
 
     #[test]

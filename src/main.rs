@@ -259,7 +259,7 @@ fn serve(config: Config) -> ExitCode {
         let listeners = match Listeners::bind(&config.listen).await {
             Ok(l) => l,
             Err(e) => {
-                error!("cannot bind {:?}: {e}", config.listen);
+                error!("cannot listen on any configured address: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -69,7 +69,7 @@ impl Listeners {
     pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
-        let mut last_error = None;
+        let mut failures = Vec::new();
         for &addr in addrs {
             // An address the host lacks (no IPv6 loopback, say) must not stop the others.
             match bind_pair(addr, udp_workers()) {
@@ -78,16 +78,21 @@ impl Listeners {
                     udp.push(u);
                     tcp.push(t);
                 }
-                Err(e) => {
-                    warn!(%addr, "cannot listen: {e}");
-                    last_error = Some(e);
-                }
+                Err(e) => failures.push((addr, explain_bind_error(addr, e))),
             }
         }
-        match last_error {
-            Some(e) if tcp.is_empty() => Err(e),
-            _ => Ok(Self { udp, tcp }),
+        if tcp.is_empty()
+            && let Some((_, first)) = failures.first()
+        {
+            // Nothing bound: one error that names every address and why.
+            let kind = first.kind();
+            let all: Vec<String> = failures.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+            return Err(io::Error::new(kind, all.join("; ")));
         }
+        for (addr, e) in failures {
+            warn!(%addr, "cannot listen: {e}");
+        }
+        Ok(Self { udp, tcp })
     }
 
     /// The addresses actually bound (UDP and TCP share each).
@@ -117,6 +122,29 @@ impl Listeners {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// A bind error with what to do about it: the kernel's words alone ("Permission denied") leave
+/// a first-time user guessing.
+fn explain_bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            "port {} is below 1024, which needs privilege: run enumd as root, or give it the \
+             capability (setcap cap_net_bind_service=+ep /path/to/enumd, or \
+             AmbientCapabilities=CAP_NET_BIND_SERVICE in a systemd unit), or lower the sysctl \
+             net.ipv4.ip_unprivileged_port_start (containers: --sysctl), or listen on a port \
+             above 1023",
+            addr.port()
+        ),
+        io::ErrorKind::AddrInUse => {
+            "another process holds this address and port (another DNS server? ss -lunp shows \
+             which)"
+                .to_string()
+        }
+        io::ErrorKind::AddrNotAvailable => "this host has no such address".to_string(),
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{e}: {hint}"))
 }
 
 /// Binds TCP, then `workers` UDP sockets on the same address and port.

@@ -111,3 +111,60 @@ fn config_errors_name_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("watchh"));
 }
+
+#[test]
+fn listen_addresses_that_cannot_work_say_what_to_write() {
+    let dir = common::temp_dir("check-listen");
+    for (listen, says) in [
+        (
+            "localhost:5440",
+            "localhost is a host name, and enumd binds addresses, not names",
+        ),
+        (
+            "127.0.0.1",
+            "has no port: write IP:port, such as 127.0.0.1:5300 or [::1]:5300 (here 127.0.0.1:53)",
+        ),
+        (
+            "999.1.1.1:53",
+            "999.1.1.1 is not an IPv4 address (four numbers from 0 to 255)",
+        ),
+    ] {
+        std::fs::write(dir.join("c.toml"), format!("listen = [\"{listen}\"]\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
+            .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{listen}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{listen}: {err}");
+        assert!(!err.contains("invalid socket address syntax"), "{err}");
+    }
+}
+
+#[test]
+fn a_privileged_port_without_privilege_names_the_ways_out() {
+    // In a user and network namespace of its own, enumd has no privilege and the namespace's
+    // ip_unprivileged_port_start is the kernel's default, 1024, whoever runs the test.
+    let dir = common::temp_dir("check-port53");
+    std::fs::write(dir.join("c.toml"), "listen = [\"0.0.0.0:53\"]\n").unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "--user",
+            "--net",
+            env!("CARGO_BIN_EXE_enumd"),
+            "serve",
+            "--config",
+        ])
+        .arg(dir.join("c.toml"))
+        .output()
+        .expect("run unshare (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot listen on any configured address: 0.0.0.0:53: Permission denied")
+            && err.contains("port 53 is below 1024, which needs privilege")
+            && err.contains("setcap cap_net_bind_service=+ep")
+            && err.contains("or listen on a port above 1023"),
+        "{err}"
+    );
+}
