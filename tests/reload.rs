@@ -4,16 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::query;
-use hickory_proto::op::{Message, ResponseCode};
+use common::child::{ChildServer, ask};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
 const RELOADS: u32 = 21;
@@ -53,100 +49,17 @@ fn tag(rdata: &RData) -> u32 {
     digits.parse().expect("tag number")
 }
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn hangup(&self) {
-        // The shell's own `kill`: no procps needed.
-        let ok = Command::new("sh")
-            .args(["-c", &format!("kill -HUP {}", self.child.id())])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
-    }
-
-    fn serial(&self) -> Option<u32> {
-        let m = ask(self.addr, "e164.arpa.", RecordType::SOA)?;
-        match &m.answers.first()?.data {
-            RData::SOA(soa) => Some(soa.serial),
-            _ => None,
-        }
-    }
-
-    fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; log: {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn ask(addr: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
-    sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let q = query(name, rtype, Some(1232));
-    sock.send_to(&q.to_vec().ok()?, addr).ok()?;
-    let mut buf = [0u8; 4096];
-    let (n, _) = sock.recv_from(&mut buf).ok()?;
-    let m = Message::from_vec(&buf[..n]).ok()?;
-    (m.metadata.id == q.metadata.id).then_some(m)
-}
-
-fn start(dir: &std::path::Path, watch: bool) -> Server {
+/// The lab zone's config for a server in `dir`.
+fn start(dir: &std::path::Path, watch: bool) -> ChildServer {
     std::fs::write(
         dir.join("enumd.toml"),
         format!("listen = [\"127.0.0.1:0\"]\nwatch = {watch}\n[log]\nlevel = \"info\"\n[[zone]]\napex = \"e164.arpa.\"\nfile = \"e164.zone\"\n"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_enumd"))
-        .args([
-            "serve",
-            "--config",
-            dir.join("enumd.toml").to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start enumd");
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("udp=") {
-                let addr: String = line[at + 4..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                let _ = addr_tx.send(addr);
-            }
-            log2.lock().unwrap().push(line);
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("listening line")
-        .parse()
-        .expect("address");
-    Server { child, addr, log }
+    ChildServer::start(&dir.join("enumd.toml"))
 }
+
+const WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn reload_under_load_is_atomic_and_a_broken_file_keeps_the_old_version() {
@@ -154,7 +67,9 @@ fn reload_under_load_is_atomic_and_a_broken_file_keeps_the_old_version() {
     let zone = dir.join("e164.zone");
     std::fs::write(&zone, version(0)).unwrap();
     let server = start(&dir, false);
-    server.wait_for("first load", || server.serial() == Some(1000));
+    server.wait_for("first load", WAIT, || {
+        server.serial("e164.arpa.") == Some(1000)
+    });
 
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
@@ -205,15 +120,15 @@ fn reload_under_load_is_atomic_and_a_broken_file_keeps_the_old_version() {
     for k in 1..=RELOADS {
         std::fs::write(&zone, version(k)).unwrap();
         server.hangup();
-        server.wait_for(&format!("serial {}", 1000 + k), || {
-            server.serial() == Some(1000 + k)
+        server.wait_for(&format!("serial {}", 1000 + k), WAIT, || {
+            server.serial("e164.arpa.") == Some(1000 + k)
         });
     }
 
     // A broken file: the reload fails, the last good version keeps serving.
     std::fs::write(&zone, format!("{}1.2.3 NAPTR 10 oops\n", version(99))).unwrap();
     server.hangup();
-    server.wait_for("the failed reload to be logged", || {
+    server.wait_for("the failed reload to be logged", WAIT, || {
         server
             .log
             .lock()
@@ -221,7 +136,7 @@ fn reload_under_load_is_atomic_and_a_broken_file_keeps_the_old_version() {
             .iter()
             .any(|l| l.contains("previous version keeps serving"))
     });
-    assert_eq!(server.serial(), Some(1000 + RELOADS));
+    assert_eq!(server.serial("e164.arpa."), Some(1000 + RELOADS));
     assert!(
         server
             .log
@@ -249,9 +164,13 @@ fn watched_file_change_is_picked_up_without_a_signal() {
     let zone = dir.join("e164.zone");
     std::fs::write(&zone, version(0)).unwrap();
     let server = start(&dir, true);
-    server.wait_for("first load", || server.serial() == Some(1000));
+    server.wait_for("first load", WAIT, || {
+        server.serial("e164.arpa.") == Some(1000)
+    });
     // Rename into place, as editors and deploy tools do.
     std::fs::write(dir.join("e164.zone.new"), version(1)).unwrap();
     std::fs::rename(dir.join("e164.zone.new"), &zone).unwrap();
-    server.wait_for("the watched change", || server.serial() == Some(1001));
+    server.wait_for("the watched change", WAIT, || {
+        server.serial("e164.arpa.") == Some(1001)
+    });
 }

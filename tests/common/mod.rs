@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, Record, RecordType};
 
+pub mod child;
 pub mod wire;
 
 use enumd::config::Config;
