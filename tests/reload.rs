@@ -174,3 +174,51 @@ fn watched_file_change_is_picked_up_without_a_signal() {
         server.serial("e164.arpa.") == Some(1001)
     });
 }
+
+#[test]
+fn a_failed_reload_logs_what_check_prints_with_the_same_counts() {
+    let dir = common::temp_dir("reload-counts");
+    let zone = dir.join("e164.zone");
+    std::fs::write(&zone, version(0)).unwrap();
+    let server = start(&dir, false);
+    server.wait_for("first load", WAIT, || {
+        server.serial("e164.arpa.") == Some(1000)
+    });
+    // One error (line 9) and one warning (line 8: an unregistered Enumservice).
+    std::fs::write(
+        &zone,
+        format!(
+            "{}4 NAPTR 10 10 \"u\" \"E2U+voice:sip\" \"!^.*$!sip:a@example.com!\" .\n4 A 999.1.1.1\n",
+            version(1)
+        ),
+    )
+    .unwrap();
+    server.hangup();
+    server.wait_for("the failed reload", WAIT, || {
+        !server.logged("previous version keeps serving").is_empty()
+    });
+    let summary = server.logged("previous version keeps serving");
+    assert!(summary[0].contains("errors=1 warnings=1"), "{summary:?}");
+    let warning = server.logged("[enumservice-unregistered]");
+    assert!(
+        warning[0].contains(" WARN "),
+        "a warning is logged as one: {warning:?}"
+    );
+    let error = server.logged("e164.zone:9: A record: bad IPv4 address");
+    assert!(error[0].contains(" ERROR "), "{error:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["check", "--config"])
+        .arg(dir.join("enumd.toml"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.ends_with("zone e164.arpa.: 1 error(s), not loadable\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "the warning, the error, the summary: {out}"
+    );
+}
