@@ -75,7 +75,7 @@ fn write_zone(text: &str) -> PathBuf {
 fn query(name: &str, qtype: u16) -> Vec<u8> {
     let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
     for label in name.trim_end_matches('.').split('.') {
-        q.push(label.len() as u8);
+        q.push(u8::try_from(label.len()).unwrap());
         q.extend_from_slice(label.as_bytes());
     }
     q.push(0);

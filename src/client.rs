@@ -380,7 +380,8 @@ pub fn describe(o: Outcome) -> &'static str {
 fn wire_name(n: &Name) -> Vec<u8> {
     let mut w = Vec::with_capacity(n.len() + 1);
     for label in n.iter() {
-        w.push(label.len() as u8);
+        // hickory's Name holds labels of at most 63 bytes.
+        w.push(u8::try_from(label.len()).unwrap_or(63));
         w.extend_from_slice(label);
     }
     w.push(0);
@@ -443,7 +444,8 @@ fn query(
         .map_err(|e| format!("TCP to {server}: {e}"))?;
     tcp.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    let len = u16::try_from(bytes.len()).map_err(|_| "query too long for TCP".to_string())?;
+    let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(&bytes);
     tcp.write_all(&framed)
         .map_err(|e| format!("TCP to {server}: {e}"))?;

@@ -111,7 +111,8 @@ pub fn parse(text: &[u8], origin: &[u8]) -> Result<Vec<u8>, String> {
                 if len == 0 {
                     return Err(format!("empty label in name '{}'", show(text)));
                 }
-                wire[label_start] = len as u8;
+                // Labels are checked to be at most 63 bytes as each byte is added.
+                wire[label_start] = u8::try_from(len).map_err(|_| "label too long")?;
                 if i + 1 == text.len() {
                     absolute = true;
                 } else {
@@ -143,7 +144,7 @@ pub fn parse(text: &[u8], origin: &[u8]) -> Result<Vec<u8>, String> {
         if len == 0 {
             return Err(format!("empty label in name '{}'", show(text)));
         }
-        wire[label_start] = len as u8;
+        wire[label_start] = u8::try_from(len).map_err(|_| "label too long")?;
         wire.extend_from_slice(origin);
     } else {
         wire.push(0);

@@ -55,7 +55,7 @@ pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
         names = s.names,
         records = s.records,
         numbers = s.numbers,
-        load_ms = took.as_millis() as u64,
+        load_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         "zone loaded"
     );
     info!(
@@ -65,7 +65,7 @@ pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
         node_bytes = s.node_bytes,
         rdata_bytes = s.rdata_bytes,
         rrset_bytes = s.rrset_bytes,
-        bytes_per_number = (s.total_bytes() as f64 / s.numbers.max(1) as f64).round() as u64,
+        bytes_per_number = (s.total_bytes() + s.numbers / 2) / s.numbers.max(1),
         "zone memory"
     );
     Ok(Arc::new(zone))

@@ -362,8 +362,12 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             continue;
         }
         drop(snapshot);
+        // The encoder keeps TCP responses within 65,535 octets, OPT record included.
+        let Ok(len) = u16::try_from(response.len()) else {
+            return Err(io::Error::other("response over 65535 octets"));
+        };
         let mut framed = Vec::with_capacity(response.len() + 2);
-        framed.extend_from_slice(&(response.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(&response);
         stream.write_all(&framed).await?;
     }

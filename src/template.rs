@@ -75,7 +75,8 @@ pub fn make(aus: &[u8], rdata: &[u8]) -> Option<Vec<u8>> {
                 i += 1;
             }
         }
-        t[at] = (t.len() - at - 1) as u8;
+        // Shorter than the string it came from (a number of two or more bytes became one).
+        t[at] = u8::try_from(t.len() - at - 1).ok()?;
     }
     t.extend_from_slice(&rdata[rest..]);
     Some(t)
@@ -90,8 +91,11 @@ pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&template[..4]);
     for f in fields {
         let markers = f.iter().filter(|&&b| b == 0).count();
-        // The original string was at most 255 bytes; its template expands back to it.
-        out.push((f.len() - markers + markers * aus.len()).min(255) as u8);
+        // A template is only ever expanded at a number whose own RDATA made it, so this is
+        // that RDATA's string length: at most 255.
+        let len = f.len() - markers + markers * aus.len();
+        debug_assert!(len <= 255);
+        out.push(u8::try_from(len).unwrap_or(u8::MAX));
         for &b in f {
             if b == 0 {
                 out.extend_from_slice(aus);
@@ -114,7 +118,7 @@ mod tests {
     fn naptr(flags: &str, services: &str, regexp: &str) -> Vec<u8> {
         let mut r = vec![0, 10, 0, 100];
         for s in [flags, services, regexp] {
-            r.push(s.len() as u8);
+            r.push(u8::try_from(s.len()).unwrap());
             r.extend_from_slice(s.as_bytes());
         }
         r.push(0);

@@ -440,7 +440,7 @@ mod tests {
         r.extend_from_slice(&order.to_be_bytes());
         r.extend_from_slice(&pref.to_be_bytes());
         for s in [flags, services, regexp] {
-            r.push(s.len() as u8);
+            r.push(u8::try_from(s.len()).unwrap());
             r.extend_from_slice(s.as_bytes());
         }
         r.extend_from_slice(&owner(replacement));

@@ -115,7 +115,7 @@ fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, limits: Limi
     out.push(0);
     out.extend_from_slice(&rtype::OPT.to_be_bytes());
     out.extend_from_slice(&limits.udp_payload_cap.max(512).to_be_bytes());
-    out.push(((rcode as u16) >> 4) as u8);
+    out.push((rcode as u8) >> 4);
     out.push(0); // version 0
     out.push(if e.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
@@ -160,6 +160,8 @@ impl<'o, 'n> Encoder<'o, 'n> {
         // The question, copied with the client's spelling (RFC 4343 §4).
         enc.out[5] = 1;
         for off in name::label_offsets(qname) {
+            // The question starts at 12 and is at most 255 bytes: a pointer reaches it.
+            #[allow(clippy::cast_possible_truncation)]
             enc.names.push(((HEADER_LEN + off) as u16, &qname[off..]));
         }
         enc.out.extend_from_slice(qname);
@@ -217,6 +219,8 @@ impl<'o, 'n> Encoder<'o, 'n> {
         for (rdata, templated) in e.zone.rdata_entries(e.rrset) {
             match e.owner {
                 Owner::Query(offset) => {
+                    // Inside the question (12 + at most 255 bytes): a pointer reaches it.
+                    #[allow(clippy::cast_possible_truncation)]
                     let ptr = 0xc000 | (HEADER_LEN + offset) as u16;
                     self.out.extend_from_slice(&ptr.to_be_bytes());
                 }
@@ -234,7 +238,9 @@ impl<'o, 'n> Encoder<'o, 'n> {
                 Some(aus) => template::expand(rdata, aus, self.out),
                 None => self.rdata(set.rtype, rdata),
             }
-            let len = (self.out.len() - len_at - 2) as u16;
+            // RDATA is at most 65,535 octets as stored, and templates expand to what they
+            // came from; should it not fit, the record cannot be sent: truncate.
+            let len = u16::try_from(self.out.len() - len_at - 2).map_err(|_| Overflow)?;
             self.out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
             if self.out.len() > self.limit {
                 return Err(Overflow);
@@ -293,8 +299,11 @@ impl<'o, 'n> Encoder<'o, 'n> {
                 break;
             }
             let at = start + off;
-            if at < 0x3fff {
-                self.names.push((at as u16, &n[off..]));
+            // A compression pointer has 14 bits.
+            if let Ok(at) = u16::try_from(at)
+                && at < 0x3fff
+            {
+                self.names.push((at, &n[off..]));
             }
         }
     }

@@ -363,6 +363,8 @@ impl PendingRecord {
 type PackedKey = [u64; 2];
 
 fn pack(key: TrieKey) -> PackedKey {
+    // The high and the low half: cutting each to 64 bits is the point.
+    #[allow(clippy::cast_possible_truncation)]
     [(key >> 64) as u64, key as u64]
 }
 
@@ -386,9 +388,10 @@ pub struct ZoneBuilder {
     hasher: foldhash::fast::FixedState,
     files: Vec<Arc<Path>>,
     file_index: HashMap<Arc<Path>, u16>,
-    /// Records taken so far, capped at [`MAX_RECORDS`].
+    /// Records taken so far, capped at `ceilings.records`.
     records_added: usize,
-    /// The RDATA pool reached [`MAX_POOL`] (reported once).
+    ceilings: Ceilings,
+    /// The RDATA pool reached its ceiling (reported once).
     pool_full: bool,
     report: Report,
     regex_cache: RegexCache,
@@ -414,6 +417,7 @@ impl ZoneBuilder {
             files: Vec::new(),
             file_index: HashMap::new(),
             records_added: 0,
+            ceilings: Ceilings::default(),
             pool_full: false,
             report: Report::new(strict),
             regex_cache: RegexCache::default(),
@@ -453,7 +457,7 @@ impl ZoneBuilder {
     }
 
     /// Stores one RDATA (or number template) once, returning its offset in the pool; None once
-    /// the pool has reached [`MAX_POOL`].
+    /// the pool has reached its ceiling.
     fn intern(&mut self, rdata: &[u8], templated: bool) -> Option<u32> {
         let hash = self.hasher.hash_one((rdata, templated));
         let pool = &self.pool;
@@ -465,7 +469,7 @@ impl ZoneBuilder {
         }
         let off = u32::try_from(self.pool.len())
             .ok()
-            .filter(|&o| o as usize + 4 + rdata.len() <= MAX_POOL)?;
+            .filter(|&o| o as usize + 4 + rdata.len() <= self.ceilings.pool)?;
         pool_push(&mut self.pool, rdata, templated);
         let (pool, hasher) = (&self.pool, &self.hasher);
         self.interned
@@ -510,17 +514,17 @@ impl ZoneBuilder {
                 self.pool_full = true;
                 let reason = format!(
                     "zone too large: its distinct RDATA exceeds {} bytes (the pool's 32-bit offsets); split the zone",
-                    MAX_POOL
+                    self.ceilings.pool
                 );
                 self.report.push(ZoneError::error(r.pos.clone(), reason));
             }
             return;
         };
         self.records_added += 1;
-        if self.records_added > MAX_RECORDS {
-            if self.records_added == MAX_RECORDS + 1 {
-                let reason =
-                    format!("zone too large: more than {MAX_RECORDS} records; split the zone");
+        let most = self.ceilings.records;
+        if self.records_added > most {
+            if self.records_added == most + 1 {
+                let reason = format!("zone too large: more than {most} records; split the zone");
                 self.report.push(ZoneError::error(r.pos.clone(), reason));
             }
             return;
@@ -665,10 +669,10 @@ impl ZoneBuilder {
 
         // Exactly as many nodes as distinct prefixes: the arena is allocated once.
         let node_count = count_nodes(&trie_data);
-        if node_count >= NONE as usize {
+        if node_count > self.ceilings.nodes {
             let reason = format!(
                 "zone too large: {node_count} trie nodes, at most {} (32-bit indices); split the zone",
-                NONE - 1
+                self.ceilings.nodes
             );
             self.report.push(ZoneError::error(file.clone(), reason));
             return (None, self.report);
@@ -799,7 +803,7 @@ impl ZoneBuilder {
         let has_cname = group.iter().any(|r| r.rtype == rtype::CNAME);
         while k < group.len() {
             let t = group[k].rtype;
-            // Bounded by MAX_RECORDS, checked as records are added: every index fits a u32.
+            // Bounded by `Ceilings::records`, checked as records are added: every index fits.
             let first_member = index(zone.members.len());
             let mut m = k;
             while m < group.len() && group[m].rtype == t {
@@ -1015,17 +1019,37 @@ impl ZoneBuilder {
 const TEMPLATE_FLAG: u16 = 0x8000;
 const LONG_ENTRY: u16 = 0x7fff;
 
-/// Largest pool: entries are addressed by `u32` offsets.
-const MAX_POOL: usize = u32::MAX as usize;
-/// Most records a zone may hold: keeps every index into the zone's arrays (records, RRsets,
-/// data lists: each at most twice the records) below `u32::MAX`, which [`NONE`] takes.
-pub const MAX_RECORDS: usize = (u32::MAX / 2 - 1) as usize;
+/// How large a zone may grow: each array of a [`Zone`] is addressed by `u32` indices, and a
+/// zone past a ceiling is refused with a reason, never wrapped. Lowered only by tests.
+#[derive(Clone, Copy, Debug)]
+struct Ceilings {
+    /// Records: keeps every index into the record-sized arrays (members, RRsets, data lists:
+    /// each at most twice the records) below `u32::MAX`, which [`NONE`] takes. About 10⁹
+    /// numbers of one or two NAPTRs.
+    records: usize,
+    /// Bytes of distinct RDATA, addressed by `u32` offsets. Number templates make most ENUM
+    /// RDATA one entry; RDATA that differs per number (say `sip:alice@…`) reaches it near
+    /// 8 × 10⁷ numbers of 50 bytes.
+    pool: usize,
+    /// Trie nodes (about 4.6 per number): near 9 × 10⁸ numbers.
+    nodes: usize,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Self {
+            records: (u32::MAX / 2 - 1) as usize,
+            pool: u32::MAX as usize,
+            nodes: (NONE - 1) as usize,
+        }
+    }
+}
 
 /// The smallest response: a 12-byte header, the question's type and class, and its name (added
 /// where it is known).
 const HEADER_AND_QUESTION_MIN: usize = 12 + 4;
 
-/// An index into one of the zone's arrays. Each holds at most twice [`MAX_RECORDS`] entries
+/// An index into one of the zone's arrays. Each holds at most twice `Ceilings::records` entries
 /// (the node arena is checked on its own), so the index fits below `u32::MAX`, which is
 /// [`NONE`].
 fn index(len: usize) -> u32 {
@@ -1246,6 +1270,129 @@ fn build_trie(nodes: &mut Vec<Node>, at: usize, keyed: &[(PackedKey, u32, u16)],
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn apex() -> Vec<u8> {
+        name::parse(b"4.4.e164.arpa.", name::ROOT).unwrap()
+    }
+
+    /// Adds `owner TYPE rdata` (owner relative to the apex) as read from line `line`.
+    fn add(b: &mut ZoneBuilder, owner: &str, t: u16, rdata: &[u8], line: u32) {
+        let owner = name::parse(owner.as_bytes(), &apex()).unwrap();
+        let pos = Pos {
+            file: Arc::from(Path::new("t.zone")),
+            line,
+        };
+        b.add(&Record {
+            owner: &owner,
+            ttl: 60,
+            rtype: t,
+            rdata,
+            pos: &pos,
+        });
+    }
+
+    fn soa() -> Vec<u8> {
+        let mut rdata = name::parse(b"ns.example.", name::ROOT).unwrap();
+        rdata.extend_from_slice(&name::parse(b"hm.example.", name::ROOT).unwrap());
+        for v in [1u32, 3600, 900, 1_209_600, 300] {
+            rdata.extend_from_slice(&v.to_be_bytes());
+        }
+        rdata
+    }
+
+    /// The errors of building what `fill` adds, under `ceilings`.
+    fn errors_under(ceilings: Ceilings, fill: impl Fn(&mut ZoneBuilder)) -> Vec<String> {
+        let mut b = ZoneBuilder::new(&apex(), false);
+        b.ceilings = ceilings;
+        add(&mut b, "@", rtype::SOA, &soa(), 1);
+        fill(&mut b);
+        let whole = Pos {
+            file: Arc::from(Path::new("t.zone")),
+            line: 0,
+        };
+        let (zone, report) = b.finish(&whole, false);
+        let errors: Vec<String> = report.listed.iter().map(ToString::to_string).collect();
+        assert_eq!(zone.is_some(), errors.is_empty(), "{errors:?}");
+        errors
+    }
+
+    #[test]
+    fn every_ceiling_is_an_error_at_load_never_a_wrap() {
+        let ample = Ceilings::default();
+        let hundred_numbers = |b: &mut ZoneBuilder| {
+            for i in 0..100u32 {
+                let owner = format!("{}.{}.1", i % 10, i / 10);
+                add(
+                    b,
+                    &owner,
+                    rtype::TXT,
+                    format!("\x04n{i:03}").as_bytes(),
+                    i + 2,
+                );
+            }
+        };
+        assert!(errors_under(ample, hundred_numbers).is_empty());
+        // The SOA's entry takes 46 bytes, each TXT 7: the 37th TXT (line 38) does not fit.
+        assert_eq!(
+            errors_under(Ceilings { pool: 300, ..ample }, hundred_numbers),
+            [
+                "t.zone:38: zone too large: its distinct RDATA exceeds 300 bytes (the pool's 32-bit offsets); split the zone"
+            ]
+        );
+        assert_eq!(
+            errors_under(
+                Ceilings {
+                    records: 50,
+                    ..ample
+                },
+                hundred_numbers
+            ),
+            ["t.zone:51: zone too large: more than 50 records; split the zone"]
+        );
+        // Apex, 1, 1.0 … 1.9 and the 100 numbers: 112 nodes.
+        assert_eq!(
+            errors_under(
+                Ceilings {
+                    nodes: 111,
+                    ..ample
+                },
+                hundred_numbers
+            ),
+            [
+                "t.zone: zone too large: 112 trie nodes, at most 111 (32-bit indices); split the zone"
+            ]
+        );
+        assert!(
+            errors_under(
+                Ceilings {
+                    nodes: 112,
+                    ..ample
+                },
+                hundred_numbers
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn long_rdata_keeps_its_length_and_templates_their_flag() {
+        let mut b = ZoneBuilder::new(&apex(), false);
+        let long: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let edge: Vec<u8> = vec![7; usize::from(LONG_ENTRY)];
+        let short: Vec<u8> = vec![9; usize::from(LONG_ENTRY) - 1];
+        let offs: Vec<u32> = [&long, &edge, &short]
+            .iter()
+            .map(|r| b.intern(r, false).unwrap())
+            .collect();
+        let templ = b.intern(b"\0\x01\0\x02", true).unwrap();
+        assert_eq!(pooled(&b.pool, offs[0]), (&long[..], false));
+        assert_eq!(pooled(&b.pool, offs[1]), (&edge[..], false));
+        assert_eq!(pooled(&b.pool, offs[2]), (&short[..], false));
+        assert_eq!(pooled(&b.pool, templ), (&b"\0\x01\0\x02"[..], true));
+        // Interning finds each again.
+        assert_eq!(b.intern(&long, false), Some(offs[0]));
+        assert_eq!(b.intern(&edge, false), Some(offs[1]));
+    }
 
     #[test]
     fn node_stays_small() {

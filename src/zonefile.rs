@@ -693,7 +693,7 @@ mod tests {
         let regexp = b"!^\\+43179780(.*)$!sip:\\1@sip.oefeg.at!";
         let mut want = vec![0, 100, 0, 10, 1, b'u', 7];
         want.extend_from_slice(b"E2U+sip");
-        want.push(regexp.len() as u8);
+        want.push(u8::try_from(regexp.len()).unwrap());
         want.extend_from_slice(regexp);
         want.push(0);
         assert_eq!(rdata, &want);

@@ -141,7 +141,7 @@ fn hostile_files_are_refused_in_bounded_time_and_memory_and_the_old_version_serv
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                *b = (x as u8) | 1; // never a newline (0x0a is even)
+                *b = x.to_le_bytes()[0] | 1; // never a newline (0x0a is even)
             }
             f.write_all(&chunk).unwrap();
         }

@@ -65,7 +65,7 @@ fn garbage_is_formerr_or_dropped() {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                x as u8
+                x.to_le_bytes()[0]
             })
             .collect();
         if len > 2 {
@@ -159,7 +159,7 @@ fn tcp_frames_are_answered_in_turn_and_idle_connections_closed() {
         let mut q = query("1.e164.arpa.", RecordType::NAPTR, None);
         q.metadata.id = id;
         let b = q.to_vec().unwrap();
-        both.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        both.extend_from_slice(&u16::try_from(b.len()).unwrap().to_be_bytes());
         both.extend_from_slice(&b);
     }
     c.write_all(&both).unwrap();
@@ -188,7 +188,7 @@ fn tcp_connections_beyond_the_cap_wait() {
         let q = query("1.e164.arpa.", RecordType::NAPTR, None)
             .to_vec()
             .unwrap();
-        let mut f = (q.len() as u16).to_be_bytes().to_vec();
+        let mut f = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
         f.extend_from_slice(&q);
         c.write_all(&f).unwrap();
         let mut len = [0; 2];

@@ -121,7 +121,7 @@ impl TestServer {
     pub fn tcp_raw(&self, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut s = TcpStream::connect(self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+        let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
         framed.extend_from_slice(bytes);
         s.write_all(&framed).ok()?;
         let mut len = [0; 2];
