@@ -500,6 +500,46 @@ pub fn to_text(rtype: u16, rdata: &[u8]) -> String {
     }
 }
 
+/// RDATA of the types known here that embed domain names, with those names lower-cased
+/// (RFC 4034 §6.2): two records that differ only there are the same record (RFC 4343 §3), as
+/// BIND and NSD compare them. None when nothing would change.
+pub fn canonical(rtype: u16, rdata: &[u8]) -> Option<Vec<u8>> {
+    let mut r = Reader { rdata, pos: 0 };
+    let mut names = Vec::with_capacity(2);
+    let mut name_at = |r: &mut Reader<'_>| -> Option<()> {
+        let start = r.pos;
+        r.name()?;
+        names.push(start..r.pos);
+        Some(())
+    };
+    let found = match rtype {
+        rtype::NS | rtype::CNAME | rtype::PTR => name_at(&mut r),
+        rtype::MX => r.take(2).and_then(|_| name_at(&mut r)),
+        rtype::SRV => r.take(6).and_then(|_| name_at(&mut r)),
+        rtype::SOA => name_at(&mut r).and_then(|()| name_at(&mut r)),
+        rtype::NAPTR => (|| {
+            r.take(4)?;
+            for _ in 0..3 {
+                r.char_string()?;
+            }
+            name_at(&mut r)
+        })(),
+        _ => None,
+    };
+    found?;
+    if !names
+        .iter()
+        .any(|n| rdata[n.clone()].iter().any(u8::is_ascii_uppercase))
+    {
+        return None;
+    }
+    let mut out = rdata.to_vec();
+    for n in names {
+        out[n].make_ascii_lowercase();
+    }
+    Some(out)
+}
+
 /// RFC 3597 §5: `\# <length> <hex>`.
 fn generic_text(rdata: &[u8]) -> String {
     if rdata.is_empty() {
@@ -700,6 +740,33 @@ mod tests {
         let ds = wire(rtype::DS, &format!("12345 13 2 {digest}")).unwrap();
         assert_eq!(&ds[..4], &[0x30, 0x39, 13, 2]);
         assert_eq!(ds.len(), 4 + 20);
+    }
+
+    #[test]
+    fn canonical_forms_lower_case_embedded_names_only() {
+        let ns = wire(rtype::NS, "NS1.Example.").unwrap();
+        assert_eq!(
+            canonical(rtype::NS, &ns),
+            Some(wire(rtype::NS, "ns1.example.").unwrap())
+        );
+        assert_eq!(
+            canonical(rtype::NS, &wire(rtype::NS, "ns1.example.").unwrap()),
+            None
+        );
+        let naptr = wire(rtype::NAPTR, "10 100 \"U\" \"E2U+SIP\" \"\" Next.Example.").unwrap();
+        let lower = wire(rtype::NAPTR, "10 100 \"U\" \"E2U+SIP\" \"\" next.example.").unwrap();
+        assert_eq!(
+            canonical(rtype::NAPTR, &naptr),
+            Some(lower),
+            "strings keep their case"
+        );
+        let txt = wire(rtype::TXT, "\"ABC\"").unwrap();
+        assert_eq!(canonical(rtype::TXT, &txt), None, "TXT embeds no name");
+        let mx = wire(rtype::MX, "10 Mail").unwrap();
+        assert_eq!(
+            canonical(rtype::MX, &mx).unwrap()[2..],
+            wire(rtype::NS, "mail").unwrap()[..]
+        );
     }
 
     #[test]

@@ -816,6 +816,7 @@ impl ZoneBuilder {
                 .min_by_key(|r| (r.file, r.line))
                 .unwrap_or(&rrset[0]);
             let ttl = first_read.ttl;
+            let same_as_earlier = self.case_duplicates(t, rrset);
             let mut count = 0usize;
             // The least a response carrying the RRset takes: header, question, each record with
             // its owner as a 2-byte pointer, its fixed fields and RDATA (names in RDATA counted
@@ -832,8 +833,9 @@ impl ZoneBuilder {
                     let pos = self.pos(r.pos());
                     self.report.push(ZoneError::warning(pos, reason));
                 }
-                // Identical records are one record (RFC 2181 §5).
-                if r.rdata != last_rdata {
+                // Identical records are one record (RFC 2181 §5), and so are records whose
+                // embedded names differ only in case: the one read first stays.
+                if r.rdata != last_rdata && !same_as_earlier.contains(&r.rdata) {
                     zone.members.push(r.rdata);
                     count += 1;
                     wire_min += 12 + pooled(&self.pool, r.rdata).0.len();
@@ -911,6 +913,40 @@ impl ZoneBuilder {
             k = m;
         }
         (self.intern_list(zone, list_at), flags)
+    }
+
+    /// The RDATA offsets in `rrset` (one type at one name) of records equal to one read before
+    /// them but for the case of the names they embed. Empty, and cheap, for almost every
+    /// RRset: those of one record, or without an upper-case letter in their names.
+    fn case_duplicates(&self, t: u16, rrset: &[&PendingRecord]) -> Vec<u32> {
+        if rrset.len() < 2 {
+            return Vec::new();
+        }
+        let canonical: Vec<Option<Vec<u8>>> = rrset
+            .iter()
+            .map(|r| rdata::canonical(t, pooled(&self.pool, r.rdata).0))
+            .collect();
+        if canonical.iter().all(Option::is_none) {
+            return Vec::new();
+        }
+        // Per canonical form, in reading order: every offset but the first read is a duplicate.
+        let mut by_form: Vec<(&[u8], (u16, u32), u32)> = rrset
+            .iter()
+            .zip(&canonical)
+            .map(|(r, c)| {
+                let form = c.as_deref().unwrap_or(pooled(&self.pool, r.rdata).0);
+                (form, (r.file, r.line), r.rdata)
+            })
+            .collect();
+        by_form.sort_unstable();
+        let mut duplicates = Vec::new();
+        for group in by_form.chunk_by(|a, b| a.0 == b.0) {
+            let first = group[0].2;
+            duplicates.extend(group.iter().map(|e| e.2).filter(|&o| o != first));
+        }
+        duplicates.sort_unstable();
+        duplicates.dedup();
+        duplicates
     }
 
     /// A pooled record in presentation form (`owner TYPE rdata`), number templates expanded.

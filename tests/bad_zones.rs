@@ -258,3 +258,24 @@ fn dnssec_and_other_listed_types_load_from_their_text_form() {
     let m = tcp(&s, "ns.x.test.", RecordType::SSHFP);
     assert_eq!(&m.answer[0].rdata[..2], &[4, 2]);
 }
+
+#[test]
+fn records_that_differ_only_in_the_case_of_their_names_are_one_record() {
+    // As BIND and NSD compare them (RFC 4343 §3): one NS, and one CNAME rather than two.
+    let text = format!(
+        "{HEAD}@ NS NS\n@ NS ns.X.test.\nc CNAME target.example.\nc CNAME TARGET.example.\n"
+    );
+    let (code, out, _) = check_zone(&text);
+    assert_eq!(code, 0, "{out}");
+    let s = TestServer::start(&[("x.test.", &text)]);
+    let m = tcp(&s, "x.test.", RecordType::NS);
+    assert_eq!(m.answer.len(), 1, "{:?}", m.answer);
+    assert_eq!(
+        m.answer[0].rdata,
+        b"\x02ns\x01x\x04test\x00".to_vec(),
+        "the first read stays"
+    );
+    let m = tcp(&s, "c.x.test.", RecordType::CNAME);
+    assert_eq!(m.answer.len(), 1);
+    assert_eq!(m.answer[0].rdata, b"\x06target\x07example\x00".to_vec());
+}
