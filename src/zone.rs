@@ -268,6 +268,23 @@ impl Zone {
             .map(|&off| pooled(&self.pool, off))
     }
 
+    /// Each record's RDATA as served at `owner` (its wire name), number templates expanded
+    /// with the owner's number exactly as the encoder writes them: for checks and transfers.
+    pub fn served_rdatas(&self, id: u32, owner: &[u8]) -> Vec<Vec<u8>> {
+        let mut aus = [0; 128];
+        let number = template::owner_aus(owner, &mut aus);
+        self.rdata_entries(id)
+            .map(|(rdata, templated)| match number.filter(|_| templated) {
+                Some(aus) => {
+                    let mut out = Vec::with_capacity(rdata.len() + 16);
+                    template::expand(rdata, aus, &mut out);
+                    out
+                }
+                None => rdata.to_vec(),
+            })
+            .collect()
+    }
+
     /// The apex SOA RRset.
     pub fn soa(&self) -> u32 {
         self.soa
@@ -1202,6 +1219,11 @@ impl Report {
             return;
         }
         self.push(finding_at(pos, owner, rdata, f));
+    }
+
+    /// The problems listed so far, in the order found.
+    pub fn listed(&self) -> &[ZoneError] {
+        &self.listed
     }
 
     fn has_errors(&self) -> bool {
