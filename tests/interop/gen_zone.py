@@ -27,6 +27,7 @@ Zone contents (see tests/interop/README.md for the expected answers):
     bytes; a few occluded records below cuts;
   * non-digit names (www, mail, sip, _sip._udp SRV, foo.5.5.4.4.e164.arpa.);
   * CNAMEs: to a number, to a wildcard-synthesized name, to a nonexistent in-zone name,
+    loops of one, two and three names,
     out of zone, to a name below a cut, to an empty non-terminal, a chain of two.
 """
 
@@ -154,7 +155,7 @@ def main() -> int:
         numbers.append(nat)
     # Special roles are taken from the front of the (random) list, the rest are plain.
     it = iter(numbers)
-    cname_owners = [next(it) for _ in range(60)]
+    cname_owners = [next(it) for _ in range(66)]
     huge = [next(it) for _ in range(2)]
     big = [next(it) for _ in range(max(10, n // 2000))]
     plain = list(it)
@@ -305,6 +306,12 @@ def main() -> int:
         z.add(o2, "CNAME", name_of(plain[30 + i]))
         pools["cname"].append([o1, "NAPTR"])
         pools["cname"].append([o2, "NAPTR"])
+    # loops: a name to itself, two names, three names (each CNAME answered once, as NSD does)
+    for size in (1, 2, 3):
+        loop = [name_of(next(cn)) for _ in range(size)]
+        for k, o in enumerate(loop):
+            z.add(o, "CNAME", loop[(k + 1) % size])
+            pools["cname"].append([o, "NAPTR"])
     for i in range(4):
         o = name_of(next(cn))  # -> non-digit in-zone name
         z.add(o, "CNAME", ["sip.", "www.", "foo.5.5.", "_sip._udp."][i] + APEX)
