@@ -405,6 +405,8 @@ pub struct ZoneBuilder {
     hasher: foldhash::fast::FixedState,
     files: Vec<Arc<Path>>,
     file_index: HashMap<Arc<Path>, u16>,
+    /// The file of the record added last, and its index.
+    last_file: Option<(Arc<Path>, u16)>,
     /// Records taken so far, capped at `ceilings.records`.
     records_added: usize,
     ceilings: Ceilings,
@@ -433,6 +435,7 @@ impl ZoneBuilder {
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
             files: Vec::new(),
             file_index: HashMap::new(),
+            last_file: None,
             records_added: 0,
             ceilings: Ceilings::default(),
             pool_full: false,
@@ -444,21 +447,28 @@ impl ZoneBuilder {
     }
 
     fn src_pos(&mut self, pos: &Pos) -> SrcPos {
-        // Records come file by file: the last file's index almost always answers.
-        let file = match self.files.last() {
-            Some(last) if Arc::ptr_eq(last, &pos.file) => self.files.len() - 1,
-            _ => match self.file_index.get(&pos.file) {
-                Some(&i) => usize::from(i),
-                None => {
-                    self.files.push(pos.file.clone());
-                    self.files.len() - 1
-                }
-            },
+        // Records come file by file: the previous record's file almost always answers, by
+        // pointer, without hashing a path.
+        let file = match &self.last_file {
+            Some((f, i)) if Arc::ptr_eq(f, &pos.file) => *i,
+            _ => {
+                let i = match self.file_index.get(&pos.file) {
+                    Some(&i) => i,
+                    // The parser opens at most MAX_FILES_PER_ZONE (65,535) files, so indices
+                    // fit; should another producer pass that, later files are named as the
+                    // last one that fits.
+                    None if self.files.len() >= usize::from(u16::MAX) => u16::MAX - 1,
+                    None => {
+                        let i = u16::try_from(self.files.len()).unwrap_or(u16::MAX - 1);
+                        self.files.push(pos.file.clone());
+                        self.file_index.insert(pos.file.clone(), i);
+                        i
+                    }
+                };
+                self.last_file = Some((pos.file.clone(), i));
+                i
+            }
         };
-        // The parser opens at most MAX_FILES_PER_ZONE (65,535) files, so indices fit; should
-        // another producer exceed it, later files are named as the last one that fits.
-        let file = u16::try_from(file).unwrap_or(u16::MAX);
-        self.file_index.entry(pos.file.clone()).or_insert(file);
         SrcPos {
             file,
             line: pos.line,
@@ -852,7 +862,7 @@ impl ZoneBuilder {
                 }
                 // Identical records are one record (RFC 2181 §5), and so are records whose
                 // embedded names differ only in case: the one read first stays.
-                if r.rdata != last_rdata && !same_as_earlier.contains(&r.rdata) {
+                if r.rdata != last_rdata && same_as_earlier.binary_search(&r.rdata).is_err() {
                     zone.members.push(r.rdata);
                     count += 1;
                     wire_min += 12 + pooled(&self.pool, r.rdata).0.len();
@@ -933,8 +943,8 @@ impl ZoneBuilder {
     }
 
     /// The RDATA offsets in `rrset` (one type at one name) of records equal to one read before
-    /// them but for the case of the names they embed. Empty, and cheap, for almost every
-    /// RRset: those of one record, or without an upper-case letter in their names.
+    /// them but for the case of the names they embed, sorted. Empty, and cheap, for almost
+    /// every RRset: those of one record, or without an upper-case letter in their names.
     fn case_duplicates(&self, t: u16, rrset: &[&PendingRecord]) -> Vec<u32> {
         if rrset.len() < 2 {
             return Vec::new();
