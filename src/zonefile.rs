@@ -86,8 +86,9 @@ pub struct Record<'a> {
 /// Nested `$INCLUDE`s beyond this depth are taken for a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Files one zone may open, its own and every `$INCLUDE` (repeats counted): bounds what a fan
-/// of includes can make the loader read. Also the width of a builder's file index (`u16`).
-pub const MAX_FILES_PER_ZONE: usize = 65_535;
+/// of includes can make the loader open. The builder numbers each stretch of records read from
+/// one file (at most two per opening) with a `u16`, which this keeps in range.
+pub const MAX_FILES_PER_ZONE: usize = 32_767;
 /// The longest line, and the longest entry (lines joined by parentheses), of a master file. The
 /// longest valid record, 65,535 octets of RDATA written as `\DDD` escapes, takes about 263,000
 /// characters; anything longer is not a zone file (binary data, a file without newlines).
@@ -121,7 +122,9 @@ pub fn parse_file(
         last_ttl: None,
         last_owner: None,
         parsed: Parsed::default(),
+        seen: std::collections::HashSet::new(),
         opened: 0,
+        too_deep: false,
         on_record,
         on_error,
         rdata: Vec::with_capacity(512),
@@ -136,8 +139,12 @@ struct Parser<'cb> {
     last_ttl: Option<u32>,
     last_owner: Option<Vec<u8>>,
     parsed: Parsed,
+    /// The files of `parsed.files`, to find one at once.
+    seen: std::collections::HashSet<PathBuf>,
     /// Files opened so far, repeats counted.
     opened: usize,
+    /// `$INCLUDE` nesting went too deep (reported once).
+    too_deep: bool,
     on_record: &'cb mut dyn FnMut(&Record<'_>),
     on_error: &'cb mut dyn FnMut(ZoneError),
     rdata: Vec<u8>,
@@ -163,8 +170,14 @@ impl FileVersion {
 /// reaches its end, a device or FIFO may never end at all.
 fn open_regular(path: &Path) -> Result<(File, FileVersion), String> {
     use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking, so that opening a FIFO does not wait for a writer; reads of a regular file
-    // ignore the flag.
+    // Looked at before it is opened, as opening a device may do something of its own; and
+    // again once open, in case it was replaced in between.
+    let before = std::fs::metadata(path).map_err(|e| format!("cannot open: {}", io_reason(&e)))?;
+    if !before.is_file() {
+        return Err(format!("{}, not a regular file", file_kind(&before)));
+    }
+    // Non-blocking, so that opening a FIFO swapped in meanwhile does not wait for a writer;
+    // reads of a regular file ignore the flag.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -227,11 +240,19 @@ impl Parser<'_> {
             p.parsed.unreadable = true;
             (p.on_error)(ZoneError::error(pos, reason));
         };
+        // After a loop, no more includes are followed: the zone will not load, and a file that
+        // includes itself twice would otherwise open 2^17 files to say so 2^16 times.
+        if self.too_deep && depth > 0 {
+            return;
+        }
         if depth > MAX_INCLUDE_DEPTH {
-            fail(
-                self,
-                format!("nested deeper than {MAX_INCLUDE_DEPTH}: loop?"),
-            );
+            if !self.too_deep {
+                self.too_deep = true;
+                fail(
+                    self,
+                    format!("nested deeper than {MAX_INCLUDE_DEPTH}: loop?"),
+                );
+            }
             return;
         }
         if self.opened >= MAX_FILES_PER_ZONE {
@@ -246,7 +267,7 @@ impl Parser<'_> {
             return;
         }
         self.opened += 1;
-        if !self.parsed.files.iter().any(|f| f == path) {
+        if self.seen.insert(path.to_path_buf()) {
             self.parsed.files.push(path.to_path_buf());
         }
         let (handle, opened_as) = match open_regular(path) {
@@ -256,24 +277,33 @@ impl Parser<'_> {
         // No further than the size at opening: a file that grows while read still ends.
         let reader = BufReader::with_capacity(1 << 16, handle.take(opened_as.len));
         let mut lexer = Lexer::new(reader, file.clone());
+        // This file's latest error waits for the next one, or the end: if the file changed
+        // while it was read, its last line may be cut short, and that error is not the file's.
+        let mut held: Option<ZoneError> = None;
         while let Some(entry) = lexer.next_entry() {
-            match entry {
-                Ok(()) => {
-                    if let Err(reason) = self.entry(&lexer, depth) {
-                        let pos = lexer.entry_pos();
-                        (self.on_error)(ZoneError::error(pos, reason));
-                    }
-                }
-                Err(e) => (self.on_error)(e),
+            let error = match entry {
+                Ok(()) => match self.entry(&lexer, depth) {
+                    Ok(()) => continue,
+                    Err(reason) => ZoneError::error(lexer.entry_pos(), reason),
+                },
+                Err(e) => e,
+            };
+            if let Some(earlier) = held.replace(error) {
+                (self.on_error)(earlier);
             }
-        }
-        if lexer.stopped {
-            self.parsed.unreadable = true;
-            return;
         }
         // A file written while it was read may have been read half old, half new.
         let now = lexer.reader.get_ref().get_ref().metadata();
-        if now.map(|m| FileVersion::of(&m)).ok() != Some(opened_as) {
+        let changed = now.map(|m| FileVersion::of(&m)).ok() != Some(opened_as);
+        if let Some(last) = held
+            && !(changed && last.pos.line >= lexer.line_no)
+        {
+            (self.on_error)(last);
+        }
+        if lexer.stopped {
+            self.parsed.unreadable = true;
+        }
+        if changed {
             fail(
                 self,
                 "changed while it was read: not loaded as it stands (the next reload reads it again)"
@@ -847,6 +877,19 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_includes_itself_is_one_error() {
+        let dir = scratch("self");
+        let main = dir.join("main.zone");
+        std::fs::write(&main, "$TTL 1\n$INCLUDE main.zone\n$INCLUDE main.zone\n").unwrap();
+        let errors = errors_of(&main);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("main.zone: nested deeper than 16: loop?"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn includes_that_fan_out_are_capped() {
         let dir = scratch("fan");
         // 300 × 300 openings of leaf.inc, far over the cap, from two tiny files.
@@ -863,7 +906,7 @@ mod tests {
         let errors = errors_of(&main);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].ends_with("leaf.inc: more than 65535 files opened for one zone"),
+            errors[0].ends_with("leaf.inc: more than 32767 files opened for one zone"),
             "{errors:?}"
         );
     }
