@@ -94,11 +94,11 @@ fn benches(c: &mut Criterion) {
     load.sample_size(10);
     load.throughput(Throughput::Elements(NUMBERS as u64));
     load.bench_function("zone_100k_numbers", |b| {
-        b.iter(|| Zone::load(black_box(&apex), &path, false).expect("zone loads"))
+        b.iter(|| Zone::load(black_box(&apex), &path, false, usize::MAX).expect("zone loads"))
     });
     load.finish();
 
-    let zone = Zone::load(&apex, &path, false).expect("zone loads");
+    let zone = Zone::load(&apex, &path, false, usize::MAX).expect("zone loads");
     let _ = std::fs::remove_file(&path);
     let snapshot = Snapshot {
         zones: vec![Arc::new(zone)],

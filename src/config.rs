@@ -70,6 +70,10 @@ pub struct ZoneConfig {
     /// Treat validation warnings as errors: the zone does not load while any remain.
     #[serde(default)]
     pub strict: bool,
+    /// Most records a load may read, repeats through `$INCLUDE` counted (BIND's
+    /// `max-records`): what bounds a load's memory, whatever its files.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
 }
 
 impl ZoneConfig {
@@ -137,6 +141,13 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 fn default_listen() -> Vec<SocketAddr> {
     vec!["127.0.0.1:5300".parse().expect("literal address")]
 }
+/// Default `max_records`: room for about 1.6 × 10⁸ numbers of 1.25 records each; a load at
+/// the cap peaks near 12 GB (59 bytes per record at 10⁷ numbers, extrapolated).
+pub const DEFAULT_MAX_RECORDS: usize = 200_000_000;
+
+fn default_max_records() -> usize {
+    DEFAULT_MAX_RECORDS
+}
 fn default_udp_payload() -> u16 {
     1232
 }
@@ -170,6 +181,9 @@ impl Config {
                 "edns_udp_payload = {}: must be at least 512 (RFC 6891 §6.2.5)",
                 config.edns_udp_payload
             ));
+        }
+        if let Some(z) = config.zones.iter().find(|z| z.max_records == 0) {
+            return Err(format!("zone {}: max_records must be at least 1", z.apex));
         }
         if config.tcp_max_connections == 0 {
             return Err("tcp_max_connections must be at least 1".to_string());
@@ -309,5 +323,11 @@ mod tests {
             .contains("absolute")
         );
         assert!(Config::parse("[log]\nformat = \"xml\"", Path::new(".")).is_err());
+        let e = Config::parse(
+            "[[zone]]\napex = \"e164.arpa.\"\nfile = \"x\"\nmax_records = 0",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.contains("max_records must be at least 1"), "{e}");
     }
 }

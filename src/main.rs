@@ -102,7 +102,12 @@ fn check(config: &Config, strict: bool) -> ExitCode {
         println!("no zones configured");
     }
     for zc in &config.zones {
-        match Zone::load(&zc.apex_wire(), &zc.file, strict || zc.strict) {
+        match Zone::load(
+            &zc.apex_wire(),
+            &zc.file,
+            strict || zc.strict,
+            zc.max_records,
+        ) {
             Ok(zone) => {
                 for w in &zone.warnings {
                     println!("{w}");

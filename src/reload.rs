@@ -1,6 +1,7 @@
 //! Loading zones and publishing snapshots. A reload builds new zones off the serving path and
 //! publishes them with one atomic store; a zone that fails to load keeps serving its old data.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +23,9 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// turned into a failed load, and the previous version keeps serving.
 pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
     let started = Instant::now();
-    let loaded = std::panic::catch_unwind(|| Zone::load(&zc.apex_wire(), &zc.file, zc.strict));
+    let loaded = std::panic::catch_unwind(|| {
+        Zone::load(&zc.apex_wire(), &zc.file, zc.strict, zc.max_records)
+    });
     let zone = loaded.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -39,6 +42,7 @@ pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
             )],
             errors: 1,
             warnings: 0,
+            files: vec![zc.file.clone()],
         })
     })?;
     let took = started.elapsed();
@@ -152,23 +156,38 @@ impl ZoneSet {
         if let Some(old) = &self.loaded[i] {
             files.extend(old.files.iter().cloned());
         }
-        let before: Vec<_> = files.iter().map(|f| (f.clone(), stamp(f))).collect();
+        let before: HashMap<PathBuf, Option<Stamp>> =
+            files.iter().map(|f| (f.clone(), stamp(f))).collect();
+        // Files first seen in this load are stamped now: a change from here on reloads.
+        let stamps_of = |read: &[PathBuf]| -> Vec<(PathBuf, Option<Stamp>)> {
+            read.iter()
+                .map(|f| {
+                    (
+                        f.clone(),
+                        before.get(f).copied().flatten().or_else(|| stamp(f)),
+                    )
+                })
+                .collect()
+        };
         match load_zone(zc) {
             Ok(zone) => {
-                self.stamps[i] = zone
-                    .files
-                    .iter()
-                    .map(|f| {
-                        let s = before.iter().find(|(p, _)| p == f).and_then(|(_, s)| *s);
-                        (f.clone(), s.or_else(|| stamp(f)))
-                    })
-                    .collect();
+                self.stamps[i] = stamps_of(&zone.files);
                 self.loaded[i] = Some(zone);
                 true
             }
             Err(failure) => {
                 log_failure(zc, &failure, self.loaded[i].is_some());
-                self.stamps[i] = before;
+                // Watch what this load read as well as the old version's files, so that
+                // fixing a file it newly includes reloads too.
+                let mut watched = stamps_of(&failure.files);
+                let read: HashSet<&PathBuf> = failure.files.iter().collect();
+                watched.extend(
+                    before
+                        .iter()
+                        .filter(|(f, _)| !read.contains(f))
+                        .map(|(f, s)| (f.clone(), *s)),
+                );
+                self.stamps[i] = watched;
                 false
             }
         }

@@ -98,6 +98,8 @@ pub struct LoadFailure {
     pub errors: usize,
     /// Every warning, listed or not.
     pub warnings: usize,
+    /// Every file the load read (or tried to), for change watching.
+    pub files: Vec<PathBuf>,
 }
 
 /// Figures for logs and `enumd check`.
@@ -126,8 +128,16 @@ impl Zone {
     /// Reads, validates and builds a zone from its master file. All problems are returned, each
     /// with its file and line; a zone with any error is not built. With `strict`, warnings count
     /// as errors.
-    pub fn load(apex: &[u8], path: &Path, strict: bool) -> Result<Self, LoadFailure> {
+    /// `max_records` caps the records read (repeats counted), which bounds the memory a load
+    /// may take whatever its files, `$INCLUDE`s of `$INCLUDE`s included.
+    pub fn load(
+        apex: &[u8],
+        path: &Path,
+        strict: bool,
+        max_records: usize,
+    ) -> Result<Self, LoadFailure> {
         let mut builder = ZoneBuilder::new(apex, strict);
+        builder.ceilings.records = builder.ceilings.records.min(max_records);
         let mut parse_report = Report::new(strict);
         let parsed =
             zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
@@ -156,6 +166,7 @@ impl Zone {
                 problems: listed,
                 errors,
                 warnings,
+                files,
             }),
         }
     }
@@ -350,7 +361,9 @@ struct NonTerminal {
     pos: Pos,
 }
 
-/// Index of a file in [`ZoneBuilder::files`] and a line, to report errors late.
+/// Where a record was read, compact: an index into the builder's stretches (runs of records
+/// read from one file) and a line. `(file, line)` orders records as they were read, so "the
+/// record read first" holds across `$INCLUDE`s.
 #[derive(Clone, Copy)]
 struct SrcPos {
     file: u16,
@@ -403,11 +416,9 @@ pub struct ZoneBuilder {
     rrset_index: HashTable<u32>,
     list_index: HashTable<u32>,
     hasher: foldhash::fast::FixedState,
-    files: Vec<Arc<Path>>,
-    file_index: HashMap<Arc<Path>, u16>,
-    /// The file of the record added last, and its index.
-    last_file: Option<(Arc<Path>, u16)>,
-    /// Records taken so far, capped at `ceilings.records`.
+    /// The file of each stretch of records read from one file, in reading order.
+    stretches: Vec<Arc<Path>>,
+    /// Records read so far (kept or not), capped at `ceilings.records`.
     records_added: usize,
     ceilings: Ceilings,
     /// The RDATA pool reached its ceiling (reported once).
@@ -433,9 +444,7 @@ impl ZoneBuilder {
             rrset_index: HashTable::new(),
             list_index: HashTable::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
-            files: Vec::new(),
-            file_index: HashMap::new(),
-            last_file: None,
+            stretches: Vec::new(),
             records_added: 0,
             ceilings: Ceilings::default(),
             pool_full: false,
@@ -447,28 +456,19 @@ impl ZoneBuilder {
     }
 
     fn src_pos(&mut self, pos: &Pos) -> SrcPos {
-        // Records come file by file: the previous record's file almost always answers, by
-        // pointer, without hashing a path.
-        let file = match &self.last_file {
-            Some((f, i)) if Arc::ptr_eq(f, &pos.file) => *i,
-            _ => {
-                let i = match self.file_index.get(&pos.file) {
-                    Some(&i) => i,
-                    // The parser opens at most MAX_FILES_PER_ZONE (65,535) files, so indices
-                    // fit; should another producer pass that, later files are named as the
-                    // last one that fits.
-                    None if self.files.len() >= usize::from(u16::MAX) => u16::MAX - 1,
-                    None => {
-                        let i = u16::try_from(self.files.len()).unwrap_or(u16::MAX - 1);
-                        self.files.push(pos.file.clone());
-                        self.file_index.insert(pos.file.clone(), i);
-                        i
-                    }
-                };
-                self.last_file = Some((pos.file.clone(), i));
-                i
-            }
-        };
+        // A new stretch each time records start coming from another file (an `$INCLUDE`, or
+        // back from one), so that (stretch, line) orders records as they were read.
+        let same = self
+            .stretches
+            .last()
+            .is_some_and(|f| Arc::ptr_eq(f, &pos.file));
+        if !same && self.stretches.len() < usize::from(u16::MAX) {
+            self.stretches.push(pos.file.clone());
+        }
+        // The parser opens at most MAX_FILES_PER_ZONE (32,767) files, two stretches each at
+        // most: the index fits. Should another producer pass that, later records are named as
+        // the last stretch's file.
+        let file = u16::try_from(self.stretches.len().saturating_sub(1)).unwrap_or(u16::MAX - 1);
         SrcPos {
             file,
             line: pos.line,
@@ -476,9 +476,9 @@ impl ZoneBuilder {
     }
 
     fn pos(&self, p: SrcPos) -> Pos {
-        let last = self.files.len().saturating_sub(1);
+        let last = self.stretches.len().saturating_sub(1);
         Pos {
-            file: self.files[usize::from(p.file).min(last)].clone(),
+            file: self.stretches[usize::from(p.file).min(last)].clone(),
             line: p.line,
         }
     }
@@ -506,6 +506,18 @@ impl ZoneBuilder {
 
     /// Adds one record as the parser hands it over.
     pub fn add(&mut self, r: &Record<'_>) {
+        // First of all: past the cap nothing of a record is kept, whatever it is.
+        self.records_added += 1;
+        let most = self.ceilings.records;
+        if self.records_added > most {
+            if self.records_added == most + 1 {
+                let reason = format!(
+                    "zone too large: more than {most} records read (max_records); raise it or split the zone"
+                );
+                self.report.push(ZoneError::error(r.pos.clone(), reason));
+            }
+            return;
+        }
         let pos = self.src_pos(r.pos);
         if !name::is_at_or_below(r.owner, &self.apex) {
             let reason = format!(
@@ -547,15 +559,6 @@ impl ZoneBuilder {
             }
             return;
         };
-        self.records_added += 1;
-        let most = self.ceilings.records;
-        if self.records_added > most {
-            if self.records_added == most + 1 {
-                let reason = format!("zone too large: more than {most} records; split the zone");
-                self.report.push(ZoneError::error(r.pos.clone(), reason));
-            }
-            return;
-        }
         let pending = PendingRecord {
             ttl: r.ttl,
             rdata,
@@ -801,7 +804,7 @@ impl ZoneBuilder {
                 if chain.len() > lookup::MAX_CNAME_CHAIN {
                     if !targets.contains(&chain[0]) {
                         let reason = format!(
-                            "CNAME chain from {} is longer than {} CNAMEs: answers stop after {} [cname-chain] (RFC 1034 §3.6.2)",
+                            "CNAME chain from {} does not end within {} CNAMEs: answers stop after the {}th, before its target [cname-chain] (RFC 1034 §3.6.2)",
                             name::to_text(&chain[0]),
                             lookup::MAX_CNAME_CHAIN,
                             lookup::MAX_CNAME_CHAIN
@@ -846,12 +849,12 @@ impl ZoneBuilder {
             let same_as_earlier = self.case_duplicates(t, rrset);
             let mut count = 0usize;
             // The least a response carrying the RRset takes: header, question, each record with
-            // its owner as a 2-byte pointer, its fixed fields and RDATA (names in RDATA counted
-            // uncompressed; templates are never longer than what they expand to).
+            // its owner as a 2-byte pointer, its fixed fields and RDATA (names the encoder may
+            // compress counted as a pointer; templates are never longer than their expansion).
             let mut wire_min = HEADER_AND_QUESTION_MIN;
             let mut last_rdata = NONE;
             for r in rrset {
-                if r.ttl != ttl {
+                if r.ttl != ttl && self.report.will_list(true) {
                     let reason = format!(
                         "{}: TTL {} differs from the TTL {ttl} of the same RRset read first: {ttl} is used (RFC 2181 §5.2)",
                         self.record_text(&owner(), t, r.rdata),
@@ -865,7 +868,7 @@ impl ZoneBuilder {
                 if r.rdata != last_rdata && same_as_earlier.binary_search(&r.rdata).is_err() {
                     zone.members.push(r.rdata);
                     count += 1;
-                    wire_min += 12 + pooled(&self.pool, r.rdata).0.len();
+                    wire_min += 12 + rdata_wire_min(t, pooled(&self.pool, r.rdata).0.len());
                     last_rdata = r.rdata;
                 }
             }
@@ -957,12 +960,17 @@ impl ZoneBuilder {
             return Vec::new();
         }
         // Per canonical form, in reading order: every offset but the first read is a duplicate.
-        let mut by_form: Vec<(&[u8], (u16, u32), u32)> = rrset
+        // A number template and plain RDATA of the same bytes are different records.
+        let mut by_form: Vec<(Form<'_>, (u16, u32), u32)> = rrset
             .iter()
             .zip(&canonical)
             .map(|(r, c)| {
-                let form = c.as_deref().unwrap_or(pooled(&self.pool, r.rdata).0);
-                (form, (r.file, r.line), r.rdata)
+                let (stored, templated) = pooled(&self.pool, r.rdata);
+                (
+                    (c.as_deref().unwrap_or(stored), templated),
+                    (r.file, r.line),
+                    r.rdata,
+                )
             })
             .collect();
         by_form.sort_unstable();
@@ -1108,6 +1116,22 @@ impl Default for Ceilings {
     }
 }
 
+/// What two records of one RRset are compared by: RDATA with embedded names lower-cased, and
+/// whether it is a number template.
+type Form<'a> = (&'a [u8], bool);
+
+/// The fewest octets RDATA of `len` bytes as stored can take in a response: the names of the
+/// RFC 1035 types the encoder compresses may become 2-byte pointers.
+fn rdata_wire_min(t: u16, len: usize) -> usize {
+    let fixed = match t {
+        rtype::NS | rtype::CNAME | rtype::PTR => 2,
+        rtype::MX => 2 + 2,
+        rtype::SOA => 2 + 2 + 20,
+        _ => return len,
+    };
+    fixed.min(len)
+}
+
 /// The smallest response: a 12-byte header, the question's type and class, and its name (added
 /// where it is known).
 const HEADER_AND_QUESTION_MIN: usize = 12 + 4;
@@ -1218,17 +1242,25 @@ impl Report {
     /// Counts a validation finding, writing out its message only if it will be listed: one
     /// systematic mistake can repeat in every record of a large zone.
     fn push_finding(&mut self, pos: Pos, owner: &[u8], rdata: &[u8], f: &Finding) {
-        let warning = f.severity == Severity::Warning && !self.strict;
-        let seen = if warning {
+        if self.will_list(f.severity == Severity::Warning) {
+            self.push(finding_at(pos, owner, rdata, f));
+        }
+    }
+
+    /// Whether a problem of this kind will be listed: then the caller writes its message and
+    /// pushes it; if not, it is counted here and its message never written.
+    fn will_list(&mut self, warning: bool) -> bool {
+        // Strict turns warnings into errors, and counts them so.
+        let seen = if warning && !self.strict {
             &mut self.warnings
         } else {
             &mut self.errors
         };
         if *seen >= REPORT_LIMIT {
             *seen += 1;
-            return;
+            return false;
         }
-        self.push(finding_at(pos, owner, rdata, f));
+        true
     }
 
     /// The problems listed so far, in the order found.
@@ -1415,7 +1447,9 @@ mod tests {
                 },
                 hundred_numbers
             ),
-            ["t.zone:51: zone too large: more than 50 records; split the zone"]
+            [
+                "t.zone:51: zone too large: more than 50 records read (max_records); raise it or split the zone"
+            ]
         );
         // Apex, 1, 1.0 … 1.9 and the 100 numbers: 112 nodes.
         assert_eq!(

@@ -261,9 +261,10 @@ fn dnssec_and_other_listed_types_load_from_their_text_form() {
 
 #[test]
 fn records_that_differ_only_in_the_case_of_their_names_are_one_record() {
-    // As BIND and NSD compare them (RFC 4343 §3): one NS, and one CNAME rather than two.
+    // As BIND and NSD compare them (RFC 4343 §3): one NS, and one CNAME rather than two,
+    // spelled as the record read first.
     let text = format!(
-        "{HEAD}@ NS NS\n@ NS ns.X.test.\nc CNAME target.example.\nc CNAME TARGET.example.\n"
+        "{HEAD}@ NS NS\n@ NS ns.X.test.\nc CNAME TARGET.example.\nc CNAME target.example.\n"
     );
     let (code, out, _) = check_zone(&text);
     assert_eq!(code, 0, "{out}");
@@ -277,5 +278,79 @@ fn records_that_differ_only_in_the_case_of_their_names_are_one_record() {
     );
     let m = tcp(&s, "c.x.test.", RecordType::CNAME);
     assert_eq!(m.answer.len(), 1);
-    assert_eq!(m.answer[0].rdata, b"\x06target\x07example\x00".to_vec());
+    assert_eq!(m.answer[0].rdata, b"\x06TARGET\x07example\x00".to_vec());
+}
+
+#[test]
+fn the_record_read_first_is_first_across_includes() {
+    // a.inc (line 4's $INCLUDE) is read before line 5 of the zone file: its TTL is the RRset's.
+    let dir = temp_dir("first-read");
+    std::fs::write(dir.join("a.inc"), "x 120 TXT \"from a.inc\"\n").unwrap();
+    std::fs::write(
+        dir.join("x.zone"),
+        format!("{HEAD}$INCLUDE a.inc\nx 60 TXT \"from x.zone\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains(":6: warning: x.x.test. TXT \"from x.zone\": TTL 60 differs from the TTL 120 of the same RRset read first: 120 is used"),
+        "{out}"
+    );
+}
+
+#[test]
+fn max_records_bounds_what_includes_can_multiply() {
+    // 64 × 64 openings of a 100-record file: 409,600 records from 6 KB of files.
+    let dir = temp_dir("fan");
+    let leaf: String = (0..100).map(|i| format!("r{i} TXT \"x\"\n")).collect();
+    std::fs::write(dir.join("leaf.inc"), leaf).unwrap();
+    std::fs::write(dir.join("mid.inc"), "$INCLUDE leaf.inc\n".repeat(64)).unwrap();
+    std::fs::write(
+        dir.join("x.zone"),
+        format!("{HEAD}{}", "$INCLUDE mid.inc\n".repeat(64)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        "[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\nmax_records = 100000\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        // HEAD's 3 records and 999 leaves of 100: the 100,001st record is line 98 of a leaf.
+        out.contains("leaf.inc:98: zone too large: more than 100000 records read (max_records); raise it or split the zone"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("zone x.test.: 1 error(s), not loadable\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rrsets_that_fit_once_names_are_compressed_load() {
+    // 2,900 NS names of 18 octets: 84,000 octets written out, about 61,000 compressed.
+    let mut text = HEAD.to_string();
+    for i in 0..2900 {
+        text.push_str(&format!("@ NS ns{i:04}.x.test.\n"));
+    }
+    let (code, out, _) = check_zone(&text);
+    assert_eq!(code, 0, "{out}");
+    let s = TestServer::start(&[("x.test.", &text)]);
+    let m = tcp(&s, "x.test.", RecordType::NS);
+    assert_eq!((m.rcode(), m.tc(), m.answer.len()), (0, false, 2901));
 }

@@ -104,8 +104,9 @@ fn hostile_files_are_refused_in_bounded_time_and_memory_and_the_old_version_serv
     let writer = {
         let (fifo, stop) = (fifo.clone(), stop.clone());
         std::thread::spawn(move || {
-            // Blocks until a reader opens it, which a correct loader never does; bounded by
-            // `stop` and by the reader going away.
+            // Blocks until a reader opens it: the loader, should a FIFO slip past its check
+            // before opening, or the unblocking open below. Bounded by `stop` and by the reader
+            // going away.
             let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
                 return;
             };
@@ -251,6 +252,8 @@ fn a_directory_as_zone_file_neither_hangs_check_nor_serve_nor_the_watcher() {
     let server = ChildServer::start(&config);
     let m = ask(server.addr, "1.e164.arpa.", RecordType::NAPTR).expect("an answer");
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    // Long enough for the watcher to look at the directory twice (it looks every second).
+    std::thread::sleep(Duration::from_millis(2500));
     std::fs::remove_dir(&file).unwrap();
     std::fs::write(&file, zone(7)).unwrap();
     server.wait_for("the watcher to load the zone", LIMIT, || {
