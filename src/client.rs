@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use serde::Serialize;
 
 use crate::e164::E164;
@@ -333,7 +333,8 @@ impl Client<'_> {
 }
 
 /// Errors unless the reply answers the question asked: the same name (case aside), type and
-/// class.
+/// class. An error reply may leave the question out (RFC 1035 §4.1.1 allows it for FORMERR):
+/// then its RCODE is the error.
 fn check_question(
     m: &Message,
     name: &Name,
@@ -341,7 +342,22 @@ fn check_question(
     server: SocketAddr,
 ) -> Result<(), String> {
     match m.queries.as_slice() {
-        [q] if q.name().eq_ignore_root(name) && q.query_type() == rtype => Ok(()),
+        [q] if q.name().eq_ignore_root(name)
+            && q.query_type() == rtype
+            && q.query_class() == DNSClass::IN =>
+        {
+            Ok(())
+        }
+        [] if !matches!(
+            m.metadata.response_code,
+            ResponseCode::NoError | ResponseCode::NXDomain
+        ) =>
+        {
+            Err(format!(
+                "{server} answered {} for {name} {rtype}",
+                m.metadata.response_code
+            ))
+        }
         _ => Err(format!(
             "{server} answered another question than {name} {rtype}: ignored"
         )),

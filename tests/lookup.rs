@@ -411,11 +411,6 @@ fn a_uri_its_enumservice_does_not_register_is_left_out() {
     let s = TestServer::start(&[("e164.arpa.", zone)]);
     let run = lookup(&s, &["--service", "pstn", "+44 1632 960 001"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(
-        !run.stdout.contains("sip:+441632960001@gw.example   "),
-        "{}",
-        run.stdout
-    );
     let results: Vec<&str> = run
         .stdout
         .lines()
