@@ -37,6 +37,9 @@ impl ChildServer {
     /// the process aborts rather than swell.
     pub fn start_limited(config: &Path, address_space_kib: u64) -> Self {
         let mut sh = Command::new("sh");
+        // glibc reserves 64 MiB of address space per malloc arena, an arena per thread and
+        // core: two keep the limit's headroom the same on any machine.
+        sh.env("MALLOC_ARENA_MAX", "2");
         sh.args([
             "-c",
             &format!("ulimit -v {address_space_kib} && exec \"$0\" \"$@\""),
