@@ -16,9 +16,15 @@ const HEAD: &str = "$TTL 60\n@ SOA ns hm 1 3600 900 1209600 300\n@ NS ns\nns A 1
 fn check_zone(text: &str) -> (i32, String, std::path::PathBuf) {
     let dir = temp_dir("bad-zones");
     std::fs::write(dir.join("x.zone"), text).unwrap();
+    let (code, out) = check_dir(&dir, "");
+    (code, out, dir.join("x.zone"))
+}
+
+/// `enumd check` on the zone `x.test.` of `dir/x.zone`, with more lines for its `[[zone]]`.
+fn check_dir(dir: &std::path::Path, zone_config: &str) -> (i32, String) {
     std::fs::write(
         dir.join("c.toml"),
-        "[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\n",
+        format!("[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\n{zone_config}"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
@@ -26,7 +32,7 @@ fn check_zone(text: &str) -> (i32, String, std::path::PathBuf) {
         .output()
         .expect("run enumd check");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.code().unwrap_or(-1), stdout, dir.join("x.zone"))
+    (out.status.code().unwrap_or(-1), stdout)
 }
 
 /// A raw query over TCP, decoded strictly.
@@ -184,25 +190,17 @@ fn a_zone_that_never_loaded_answers_servfail() {
 
 #[test]
 fn a_missing_file_is_one_error_once() {
+    // No x.zone in the directory.
     let dir = temp_dir("missing");
-    std::fs::write(
-        dir.join("c.toml"),
-        "[[zone]]\napex = \"x.test.\"\nfile = \"nowhere.zone\"\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
-        .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let file = dir.join("nowhere.zone");
+    let (code, out) = check_dir(&dir, "");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out,
         format!(
             "{}: cannot open: No such file or directory\nzone x.test.: 1 error(s), not loadable\n",
-            file.display()
+            dir.join("x.zone").display()
         )
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(code, 1);
     // A broken SOA is the one error too, not also "no SOA".
     let (code, out, file) = check_zone("$TTL 60\n@ SOA ns hm one 2 3 4 5\n");
     assert_eq!(code, 1);
@@ -291,16 +289,7 @@ fn the_record_read_first_is_first_across_includes() {
         format!("{HEAD}$INCLUDE a.inc\nx 60 TXT \"from x.zone\"\n"),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("c.toml"),
-        "[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
-        .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout);
+    let (_, out) = check_dir(&dir, "");
     assert!(
         out.contains(":6: warning: x.x.test. TXT \"from x.zone\": TTL 60 differs from the TTL 120 of the same RRset read first: 120 is used"),
         "{out}"
@@ -319,16 +308,8 @@ fn max_records_bounds_what_includes_can_multiply() {
         format!("{HEAD}{}", "$INCLUDE mid.inc\n".repeat(64)),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("c.toml"),
-        "[[zone]]\napex = \"x.test.\"\nfile = \"x.zone\"\nmax_records = 100000\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_enumd"))
-        .args(["check", "--config", dir.join("c.toml").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout);
+    let (code, out) = check_dir(&dir, "max_records = 100000\n");
+    assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(
         // HEAD's 3 records and 999 leaves of 100: the 100,001st record is line 98 of a leaf.
