@@ -1,6 +1,6 @@
 //! enumd: an authoritative DNS server for ENUM (RFC 6116) zones.
 //!
-//! Data flows one way: zone files are parsed ([`zonefile`], [`rdata`]) into an immutable [`zone::Zone`]
+//! Data flows one way: zone files are parsed ([`zonefile`], [`rdata`]) into [`record::Record`]s, built into an immutable [`zone::Zone`]
 //! (a digit trie); zones form a [`lookup::Snapshot`], which [`reload`] swaps atomically;
 //! [`lookup`] answers a question over a snapshot; [`wire`] turns requests and answers into bytes;
 //! [`server`] moves bytes over UDP and TCP.
@@ -14,6 +14,7 @@ pub mod name;
 pub mod naptr;
 pub mod os;
 pub mod rdata;
+pub mod record;
 pub mod reload;
 pub mod request;
 pub mod server;

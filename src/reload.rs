@@ -12,8 +12,8 @@ use tracing::{error, info, warn};
 use crate::config::{Config, ZoneConfig};
 use crate::lookup::Snapshot;
 use crate::name;
+use crate::record::{Pos, ZoneError};
 use crate::zone::{LoadFailure, Zone};
-use crate::zonefile::{Pos, ZoneError};
 
 /// How often watched files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);

@@ -16,9 +16,10 @@ use crate::lookup;
 use crate::name;
 use crate::naptr::{Naptr, RegexCache};
 use crate::rdata::{self, rtype};
+use crate::record::{Pos, Record, ZoneError};
 use crate::template;
 use crate::validate::{self, Finding, Severity};
-use crate::zonefile::{self, Pos, Record, ZoneError};
+use crate::zonefile;
 
 /// "No data here" in [`Node::data`] and the side table.
 pub const NONE: u32 = u32::MAX;

@@ -25,9 +25,10 @@ use common::wire::{Rr, decode};
 use enumd::lookup::{self, Entry, Owner, Snapshot};
 use enumd::name;
 use enumd::rdata::rtype;
+use enumd::record::{Pos, Record};
 use enumd::wire::{Limits, Transport, respond};
 use enumd::zone::{Zone, ZoneBuilder};
-use enumd::zonefile::{self, Pos, Record};
+use enumd::zonefile;
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 160;
