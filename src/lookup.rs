@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::name;
 use crate::rdata::rtype;
-use crate::zone::{NodeRef, Zone};
+use crate::zone::{NodeRef, RRsetRef, Zone};
 
 /// Every zone served at one moment. Immutable once published; a reload builds a new one.
 #[derive(Default)]
@@ -57,7 +57,7 @@ pub enum Owner<'a> {
 pub struct Entry<'a> {
     pub owner: Owner<'a>,
     pub zone: &'a Zone,
-    pub rrset: u32,
+    pub rrset: RRsetRef<'a>,
     pub ttl: u32,
     /// For additional records: must the response carry it, or else be truncated? RFC 9471 §3.1
     /// makes in-domain glue of a referral required.
@@ -140,18 +140,18 @@ impl<'a> Spelling<'a> {
 }
 
 /// The outcome of walking the trie for one name.
-enum Found {
+enum Found<'a> {
     /// The name exists: here is its node.
-    Exact(NodeRef),
+    Exact(NodeRef<'a>),
     /// The name does not exist, and the closest encloser has a `*` child (RFC 4592 §3.3.1).
-    Wildcard(NodeRef),
+    Wildcard(NodeRef<'a>),
     /// A zone cut at or above the name; the cut's owner starts at this byte offset.
-    Cut(NodeRef, usize),
+    Cut(NodeRef<'a>, usize),
     NxDomain,
 }
 
 /// RFC 1034 §4.3.2 step 3 for one name: walk down from the apex, label by label.
-fn find(zone: &Zone, lower: &[u8], qtype: u16) -> Found {
+fn find<'a>(zone: &'a Zone, lower: &[u8], qtype: u16) -> Found<'a> {
     let offsets = name::label_offsets(lower);
     let apex_labels = name::label_count(&zone.apex);
     let below = offsets.len() - apex_labels;
@@ -218,7 +218,7 @@ fn resolve<'a>(
         }
     };
     let owner = spelling.owner(0);
-    let entry = |rrset: u32| Entry {
+    let entry = |rrset: RRsetRef<'a>| Entry {
         owner,
         zone,
         rrset,
@@ -227,10 +227,10 @@ fn resolve<'a>(
     };
     if qtype == rtype::ANY {
         let sets = zone.rrsets_at(node);
-        if sets.is_empty() {
+        if sets.len() == 0 {
             return negative(zone, out);
         }
-        out.answer.extend(sets.iter().map(|&s| entry(s)));
+        out.answer.extend(sets.map(entry));
         return;
     }
     if let Some(set) = zone.rrset(node, qtype) {
@@ -296,7 +296,7 @@ fn negative<'a>(zone: &'a Zone, out: &mut Answer<'a>) {
 /// in additional, AA clear unless an answer was already given.
 fn referral<'a>(
     zone: &'a Zone,
-    cut: NodeRef,
+    cut: NodeRef<'a>,
     lower: &[u8],
     owner: Owner<'a>,
     out: &mut Answer<'a>,
@@ -321,7 +321,7 @@ fn referral<'a>(
 
 /// A and AAAA of the NS targets that lie in this zone. Those below `cut` are glue that a
 /// referral must carry (RFC 9471 §3.1); the others are optional.
-fn add_addresses<'a>(zone: &'a Zone, ns: u32, cut: Option<&[u8]>, out: &mut Answer<'a>) {
+fn add_addresses<'a>(zone: &'a Zone, ns: RRsetRef<'a>, cut: Option<&[u8]>, out: &mut Answer<'a>) {
     for target in zone.rdatas(ns) {
         let lower = name::to_lowercase(target);
         let Some(node) = zone.find_exact(&lower) else {

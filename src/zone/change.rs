@@ -1,0 +1,615 @@
+//! Change sets, and the one function that turns a version of a zone into the next.
+//!
+//! A [`ChangeSet`] is RFC 1995's difference sequence: the records removed, the records added,
+//! the old SOA among the first and the new one among the second. UPDATE, reloads by difference
+//! and transfers all produce one; [`Zone::apply`] is the only way a version changes.
+//!
+//! Why chunks, and not BIND's node-by-node copy-on-write or Knot's bi-nodes: both give every
+//! name a node of its own with pointers (Knot's is 112 bytes a name), where enumd's trie keeps
+//! 12-byte nodes without pointers and shares RRsets and RDATA across millions of numbers. A
+//! change here rebuilds each chunk it touches (at most [`super::CHUNK_NODES`] nodes, with a
+//! store of its own) and copies the fans above it; every other chunk, and the load's shared
+//! store, is the previous version's, reached through the same `Arc`s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use super::{
+    CHILD_MASK, CNAME_BIT, CUT_BIT, Chunk, LINK_BIT, NONE, Node, PackedKey, RRset, Side, Store,
+    TrieKey, Zone, chunk_up, index, key_depth, nibble_at, pack, pool_push, pooled, side_ancestors,
+    soa_figures, subtree_range, trie_key,
+};
+use crate::name;
+use crate::rdata::{self, rtype};
+use crate::template;
+
+/// One resource record of a change, owned: owner lower-cased, RDATA in wire form as served.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rr {
+    pub owner: Vec<u8>,
+    pub rtype: u16,
+    pub ttl: u32,
+    pub rdata: Vec<u8>,
+}
+
+impl fmt::Display for Rr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            name::to_text(&self.owner),
+            self.ttl,
+            rtype::to_text(self.rtype),
+            rdata::to_text(self.rtype, &self.rdata)
+        )
+    }
+}
+
+/// What turns one version into the next. Removals apply first, then additions; an added
+/// record's TTL becomes its RRset's (as a transfer that changes a TTL removes and re-adds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub removed: Vec<Rr>,
+    pub added: Vec<Rr>,
+}
+
+/// Why a change set does not apply to a version: nothing of it is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyError(pub String);
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// One RRset as the change path handles it: records as stored (number templates unexpanded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SetData {
+    rtype: u16,
+    ttl: u32,
+    rdatas: Vec<(Vec<u8>, bool)>,
+}
+
+/// A name's RRsets, sorted by type; empty for a name without data.
+type NameData = Vec<SetData>;
+
+/// What a change does to one trie name: new data, or none but a rebuild of its chunk (an
+/// ancestor of side names appeared or went).
+enum Touch {
+    Set(NameData),
+    Keep,
+}
+
+impl Zone {
+    /// The next version: this one with `change` applied, sharing every chunk it does not
+    /// touch. Strict, as a transfer must be: removing a record that is not there, or adding
+    /// one that is, fails, as does a result without exactly one SOA at the apex, an SOA
+    /// below it, or a CNAME beside other data. On failure this version is unchanged.
+    pub fn apply(&self, change: &ChangeSet) -> Result<Self, ApplyError> {
+        let mut by_owner: BTreeMap<&[u8], (Vec<&Rr>, Vec<&Rr>)> = BTreeMap::new();
+        for (rr, added) in change
+            .removed
+            .iter()
+            .map(|r| (r, false))
+            .chain(change.added.iter().map(|r| (r, true)))
+        {
+            if !name::is_at_or_below(&rr.owner, &self.apex) {
+                return Err(ApplyError(format!("{rr}: outside the zone")));
+            }
+            let entry = by_owner.entry(&rr.owner).or_default();
+            if added { &mut entry.1 } else { &mut entry.0 }.push(rr);
+        }
+        let apex_labels = name::label_count(&self.apex);
+        let mut trie: Vec<(TrieKey, Touch)> = Vec::new();
+        let mut side: Vec<(Vec<u8>, NameData)> = Vec::new();
+        for (owner, (removed, added)) in by_owner {
+            let data = self.changed_name(owner, &removed, &added)?;
+            check_name(owner, owner == &self.apex[..], &data)?;
+            match trie_key(&relative_labels(owner, apex_labels)) {
+                Some(key) => trie.push((key, Touch::Set(data))),
+                None => side.push((owner.to_vec(), data)),
+            }
+        }
+        let new_side = if side.is_empty() {
+            self.side.clone()
+        } else {
+            let rebuilt = Arc::new(self.side.with(side, apex_labels));
+            // Ancestors of side names that joined or left the trie: their chunks are rebuilt.
+            for &key in symmetric_difference(&self.side.anchors, &rebuilt.anchors) {
+                trie.push((key, Touch::Keep));
+            }
+            rebuilt
+        };
+        trie.sort_by_key(|t| t.0);
+        // A name both changed and an anchor's: its change stands.
+        trie.dedup_by(|later, earlier| later.0 == earlier.0 && matches!(later.1, Touch::Keep));
+        let root = if trie.is_empty() {
+            self.root.clone()
+        } else {
+            apply_chunk(&self.root, 0, 0, &trie, &new_side.anchors, self.chunk_nodes)
+                .map_or_else(|| unreachable!("the apex holds its SOA"), Arc::new)
+        };
+        let mut next = Self {
+            apex: self.apex.clone(),
+            root,
+            side: new_side,
+            serial: 0,
+            negative_ttl: 0,
+            stats: self.stats.clone(),
+            files: self.files.clone(),
+            warnings: Vec::new(),
+            unlisted_warnings: 0,
+            chunk_nodes: self.chunk_nodes,
+        };
+        let apex = next.apex_node();
+        let soa = next.rrset(apex, rtype::SOA);
+        match soa.map(|s| next.rrset_info(s).count()) {
+            Some(1) => {}
+            _ => {
+                return Err(ApplyError(format!(
+                    "the apex {} would not hold exactly one SOA",
+                    name::to_text(&self.apex)
+                )));
+            }
+        }
+        let soa = soa.unwrap_or_else(|| unreachable!("checked just above"));
+        (next.serial, next.negative_ttl) = soa_figures(&next, soa);
+        let t = next.root.totals;
+        let (names, records) = (next.side.names_with_data, next.side.records);
+        next.stats.names = t.names + names;
+        next.stats.records = t.records + records;
+        next.stats.numbers = t.numbers;
+        next.stats.trie_nodes = t.nodes;
+        next.stats.side_names = next.side.names.len();
+        Ok(next)
+    }
+
+    /// The RRsets a name holds in this version, records as stored.
+    pub(super) fn name_data(&self, owner: &[u8]) -> NameData {
+        self.find_exact(owner)
+            .map(|node| {
+                let (store, d) = self.data_of(node);
+                sets_of(store, d)
+            })
+            .unwrap_or_default()
+    }
+
+    /// The data `owner` holds after removing `removed` and adding `added`.
+    fn changed_name(
+        &self,
+        owner: &[u8],
+        removed: &[&Rr],
+        added: &[&Rr],
+    ) -> Result<NameData, ApplyError> {
+        let mut data = self.name_data(owner);
+        let mut aus_buf = [0; 128];
+        let aus = template::owner_aus(owner, &mut aus_buf);
+        // Records compared as served, names inside them without case (RFC 4034 §6.2's form).
+        let form = |t: u16, stored: &(Vec<u8>, bool)| -> Vec<u8> {
+            let served = match aus.filter(|_| stored.1) {
+                Some(aus) => {
+                    let mut out = Vec::new();
+                    template::expand(&stored.0, aus, &mut out);
+                    out
+                }
+                None => stored.0.clone(),
+            };
+            rdata::canonical(t, &served).unwrap_or(served)
+        };
+        for rr in removed {
+            let wanted = rdata::canonical(rr.rtype, &rr.rdata).unwrap_or_else(|| rr.rdata.clone());
+            let found = data.iter_mut().find(|s| s.rtype == rr.rtype).and_then(|s| {
+                let at = s.rdatas.iter().position(|r| form(rr.rtype, r) == wanted)?;
+                s.rdatas.remove(at);
+                Some(())
+            });
+            if found.is_none() {
+                return Err(ApplyError(format!("{rr}: removed, but not in the zone")));
+            }
+        }
+        for rr in added {
+            let wanted = rdata::canonical(rr.rtype, &rr.rdata).unwrap_or_else(|| rr.rdata.clone());
+            let stored = match aus.filter(|_| rr.rtype == rtype::NAPTR) {
+                Some(aus) => template::make(aus, &rr.rdata)
+                    .map_or_else(|| (rr.rdata.clone(), false), |t| (t, true)),
+                None => (rr.rdata.clone(), false),
+            };
+            let at = match data.binary_search_by_key(&rr.rtype, |s| s.rtype) {
+                Ok(at) => at,
+                Err(at) => {
+                    data.insert(
+                        at,
+                        SetData {
+                            rtype: rr.rtype,
+                            ttl: rr.ttl,
+                            rdatas: Vec::new(),
+                        },
+                    );
+                    at
+                }
+            };
+            let set = &mut data[at];
+            if set.rdatas.iter().any(|r| form(rr.rtype, r) == wanted) {
+                return Err(ApplyError(format!("{rr}: added, but already in the zone")));
+            }
+            set.ttl = rr.ttl;
+            set.rdatas.push(stored);
+        }
+        data.retain(|s| !s.rdatas.is_empty());
+        Ok(data)
+    }
+}
+
+/// The rules a name's data must keep, whatever the change: RFC 1034 §3.6.2 (a CNAME stands
+/// alone, never at the apex) and the SOA's place.
+fn check_name(owner: &[u8], is_apex: bool, data: &NameData) -> Result<(), ApplyError> {
+    let has = |t: u16| data.iter().any(|s| s.rtype == t);
+    let what = if has(rtype::SOA) && !is_apex {
+        "an SOA below the apex"
+    } else if has(rtype::CNAME) && is_apex {
+        "a CNAME at the apex (RFC 1034 §3.6.2)"
+    } else if has(rtype::CNAME) && data.len() > 1 {
+        "a CNAME beside other data (RFC 1034 §3.6.2)"
+    } else if data
+        .iter()
+        .any(|s| s.rtype == rtype::CNAME && s.rdatas.len() > 1)
+    {
+        "more than one CNAME (RFC 1034 §3.6.2)"
+    } else {
+        return Ok(());
+    };
+    Err(ApplyError(format!(
+        "{}: would hold {what}",
+        name::to_text(owner)
+    )))
+}
+
+/// The labels of `owner` below the apex, from the apex down.
+fn relative_labels(owner: &[u8], apex_labels: usize) -> Vec<&[u8]> {
+    let all: Vec<&[u8]> = name::labels(owner).collect();
+    all[..all.len() - apex_labels]
+        .iter()
+        .rev()
+        .copied()
+        .collect()
+}
+
+/// Keys in exactly one of two sorted, deduplicated lists.
+fn symmetric_difference<'a>(a: &'a [TrieKey], b: &'a [TrieKey]) -> Vec<&'a TrieKey> {
+    let only =
+        |x: &'a [TrieKey], y: &'a [TrieKey]| x.iter().filter(move |k| y.binary_search(k).is_err());
+    only(a, b).chain(only(b, a)).collect()
+}
+
+/// The RRsets of data list `d` of `store`.
+fn sets_of(store: &Store, d: u32) -> NameData {
+    store
+        .list(d)
+        .iter()
+        .map(|&id| {
+            let set = store.rrsets[id as usize];
+            SetData {
+                rtype: set.rtype,
+                ttl: set.ttl,
+                rdatas: store.members[set.first as usize..set.first as usize + set.count as usize]
+                    .iter()
+                    .map(|&off| {
+                        let (r, t) = pooled(&store.pool, off);
+                        (r.to_vec(), t)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The new subtree of `chunk` (whose root is `key`'s first `depth` labels) with `touches` (sorted,
+/// all in the subtree) applied; None if no name is left in it. `anchors` are the new side
+/// table's.
+fn apply_chunk(
+    chunk: &Arc<Chunk>,
+    key: TrieKey,
+    depth: usize,
+    touches: &[(TrieKey, Touch)],
+    anchors: &[TrieKey],
+    max: usize,
+) -> Option<Chunk> {
+    if chunk.links.is_empty() {
+        let mut names = Vec::new();
+        extract(chunk, 0, key, depth, &mut names);
+        return rebuild(merge(names, touches), key, depth, anchors, max);
+    }
+    // A fan: its root's data, then each child chunk on its own.
+    let root = chunk.nodes[0];
+    let (own, below) = match touches.first() {
+        Some((k, _)) if key_depth(*k) == depth => touches.split_at(1),
+        _ => touches.split_at(0),
+    };
+    let mut links: Vec<(u8, Arc<Chunk>)> = (0..11u8)
+        .filter(|nib| root.bits & (1 << nib) != 0)
+        .enumerate()
+        .map(|(k, nib)| {
+            let link = chunk.nodes[root.children as usize + k];
+            debug_assert!(link.bits & LINK_BIT != 0);
+            (nib + 1, chunk.links[link.data as usize].clone())
+        })
+        .collect();
+    let mut start = 0;
+    while start < below.len() {
+        let nib = nibble_at(below[start].0, depth);
+        let end = start + below[start..].partition_point(|t| nibble_at(t.0, depth) == nib);
+        let child_key = key | (TrieKey::from(nib) << (124 - 4 * depth));
+        let group = &below[start..end];
+        let at = links.iter().position(|(n, _)| *n == nib);
+        let rebuilt = match at {
+            Some(at) => apply_chunk(&links[at].1, child_key, depth + 1, group, anchors, max),
+            None => rebuild(merge(Vec::new(), group), child_key, depth + 1, anchors, max),
+        };
+        match (at, rebuilt) {
+            (Some(at), Some(c)) => links[at].1 = Arc::new(c),
+            (Some(at), None) => {
+                links.remove(at);
+            }
+            (None, Some(c)) => {
+                let at = links.partition_point(|(n, _)| *n < nib);
+                links.insert(at, (nib, Arc::new(c)));
+            }
+            (None, None) => {}
+        }
+        start = end;
+    }
+    let root_data = match own.first() {
+        Some((_, Touch::Set(data))) => Some(data.clone()),
+        _ => None,
+    };
+    let below_nodes: usize = links.iter().map(|(_, c)| c.totals.nodes).sum();
+    if below_nodes < max / 2 {
+        // Shrunk: one whole chunk again, so that deletions do not leave chains of fans.
+        let mut names = Vec::new();
+        match &root_data {
+            Some(data) if !data.is_empty() => names.push((key, data.clone())),
+            Some(_) => {}
+            None if root.data != NONE => names.push((key, sets_of(&chunk.store, root.data))),
+            None => {}
+        }
+        for (nib, c) in &links {
+            let child_key = key | (TrieKey::from(*nib) << (124 - 4 * depth));
+            extract(c, 0, child_key, depth + 1, &mut names);
+        }
+        return rebuild(names, key, depth, anchors, max);
+    }
+    // Still a fan: the root's data in a store of its own if it changed, else as it was.
+    let (store, data, flags) = match root_data {
+        Some(data) => {
+            let mut w = StoreWriter::default();
+            let (list, flags) = w.name(&data, key == 0);
+            (Arc::new(w.finish()), list, flags)
+        }
+        None => (
+            chunk.store.clone(),
+            root.data,
+            root.bits & (CUT_BIT | CNAME_BIT),
+        ),
+    };
+    let mut nodes = vec![Node {
+        data,
+        children: 1,
+        bits: flags,
+    }];
+    let mut arcs = Vec::with_capacity(links.len());
+    for (k, (nib, c)) in links.into_iter().enumerate() {
+        nodes[0].bits |= 1 << (nib - 1);
+        nodes.push(Node {
+            data: index(k),
+            children: 0,
+            bits: LINK_BIT,
+        });
+        arcs.push(c);
+    }
+    let own: Vec<(PackedKey, u32, u16)> = if data == NONE {
+        Vec::new()
+    } else {
+        vec![(pack(key), data, flags)]
+    };
+    Some(Chunk::new(nodes, arcs, store, &own))
+}
+
+/// Every name with data in the subtree of `chunk`'s node `i` (whose key is `key`, at `depth`),
+/// in key order, linked chunks included.
+fn extract(chunk: &Chunk, i: u32, key: TrieKey, depth: usize, out: &mut Vec<(TrieKey, NameData)>) {
+    let n = chunk.nodes[i as usize];
+    if n.bits & LINK_BIT != 0 {
+        return extract(&chunk.links[n.data as usize], 0, key, depth, out);
+    }
+    if n.data != NONE {
+        out.push((key, sets_of(&chunk.store, n.data)));
+    }
+    let mut k = 0;
+    for nib in 0..11u8 {
+        if n.bits & CHILD_MASK & (1 << nib) != 0 {
+            let child_key = key | (TrieKey::from(nib + 1) << (124 - 4 * depth));
+            extract(chunk, n.children + k, child_key, depth + 1, out);
+            k += 1;
+        }
+    }
+}
+
+/// `names` (sorted) with `touches` (sorted) applied: a touch's data replaces the name's.
+fn merge(
+    names: Vec<(TrieKey, NameData)>,
+    touches: &[(TrieKey, Touch)],
+) -> Vec<(TrieKey, NameData)> {
+    let mut out = Vec::with_capacity(names.len() + touches.len());
+    let mut names = names.into_iter().peekable();
+    for (key, touch) in touches {
+        while let Some(n) = names.next_if(|n| n.0 < *key) {
+            out.push(n);
+        }
+        let old = names.next_if(|n| n.0 == *key);
+        match touch {
+            Touch::Set(data) => out.push((*key, data.clone())),
+            Touch::Keep => out.extend(old),
+        }
+    }
+    out.extend(names);
+    out.retain(|(_, data)| !data.is_empty());
+    out
+}
+
+/// The chunk for the subtree at `key`'s first `depth` labels holding `names` (sorted, data
+/// each) and the side table's anchors in it; None if it would be empty.
+fn rebuild(
+    names: Vec<(TrieKey, NameData)>,
+    key: TrieKey,
+    depth: usize,
+    anchors: &[TrieKey],
+    max: usize,
+) -> Option<Chunk> {
+    let (low, high) = subtree_range(key, depth);
+    let from = anchors.partition_point(|&a| a < low);
+    let to = anchors.partition_point(|&a| a <= high);
+    let anchors = &anchors[from..to];
+    if names.is_empty() && anchors.is_empty() && depth > 0 {
+        return None;
+    }
+    let mut w = StoreWriter::default();
+    let mut keyed: Vec<(PackedKey, u32, u16)> = Vec::with_capacity(names.len() + anchors.len());
+    for (k, data) in &names {
+        let (list, flags) = w.name(data, *k == 0);
+        keyed.push((pack(*k), list, flags));
+    }
+    keyed.extend(anchors.iter().map(|&a| (pack(a), NONE, 0)));
+    keyed.sort_unstable_by_key(|&(k, data, _)| (k, data == NONE));
+    keyed.dedup_by_key(|e| e.0);
+    let store = Arc::new(w.finish());
+    Some(chunk_up(&keyed, &store, depth, max))
+}
+
+/// Writes the data of a few names into a new store, sharing equal RDATA, RRsets and lists.
+#[derive(Default)]
+struct StoreWriter {
+    store: Store,
+    pool: HashMap<(Vec<u8>, bool), u32>,
+    rrsets: HashMap<(u16, u32, Vec<u32>), u32>,
+    lists: HashMap<Vec<u32>, u32>,
+}
+
+impl StoreWriter {
+    /// The data list of one name (RRsets sorted by type), and its node flags.
+    fn name(&mut self, data: &NameData, is_apex: bool) -> (u32, u16) {
+        let mut ids = Vec::with_capacity(data.len());
+        let mut flags = 0;
+        for set in data {
+            let members: Vec<u32> = set.rdatas.iter().map(|r| self.rdata(r)).collect();
+            let key = (set.rtype, set.ttl, members);
+            let id = match self.rrsets.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = index(self.store.rrsets.len());
+                    let first = index(self.store.members.len());
+                    self.store.members.extend_from_slice(&key.2);
+                    // At most 65,535 records fit a message; an UPDATE cannot add more.
+                    let count = u16::try_from(key.2.len()).unwrap_or(u16::MAX);
+                    self.store.rrsets.push(RRset {
+                        rtype: set.rtype,
+                        count,
+                        ttl: set.ttl,
+                        first,
+                    });
+                    self.rrsets.insert(key, id);
+                    id
+                }
+            };
+            ids.push(id);
+            match set.rtype {
+                rtype::NS if !is_apex => flags |= CUT_BIT,
+                rtype::CNAME => flags |= CNAME_BIT,
+                _ => {}
+            }
+        }
+        let list = match self.lists.get(&ids) {
+            Some(&at) => at,
+            None => {
+                let at = index(self.store.lists.len());
+                self.store.lists.push(index(ids.len()));
+                self.store.lists.extend_from_slice(&ids);
+                self.lists.insert(ids, at);
+                at
+            }
+        };
+        (list, flags)
+    }
+
+    fn rdata(&mut self, r: &(Vec<u8>, bool)) -> u32 {
+        if let Some(&off) = self.pool.get(r) {
+            return off;
+        }
+        let off = index(self.store.pool.len());
+        pool_push(&mut self.store.pool, &r.0, r.1);
+        self.pool.insert(r.clone(), off);
+        off
+    }
+
+    fn finish(mut self) -> Store {
+        self.store.lists.shrink_to_fit();
+        self.store.rrsets.shrink_to_fit();
+        self.store.members.shrink_to_fit();
+        self.store.pool.shrink_to_fit();
+        self.store
+    }
+}
+
+impl Side {
+    /// The side table with `changed` names' data replaced (an empty one removes the name's
+    /// data), rebuilt whole: side names are the few names of an ENUM zone that are not numbers.
+    fn with(&self, changed: Vec<(Vec<u8>, NameData)>, apex_labels: usize) -> Self {
+        let mut names: BTreeMap<Box<[u8]>, NameData> = self
+            .names
+            .iter()
+            .filter(|&(_, &d)| d != NONE)
+            .map(|(n, &d)| (n.clone(), sets_of(&self.store, d)))
+            .collect();
+        for (owner, data) in changed {
+            if data.is_empty() {
+                names.remove(&owner[..]);
+            } else {
+                names.insert(owner.into(), data);
+            }
+        }
+        Self::build(names, apex_labels)
+    }
+
+    /// A side table of `names`, each with data.
+    pub(super) fn build(names: BTreeMap<Box<[u8]>, NameData>, apex_labels: usize) -> Self {
+        let mut w = StoreWriter::default();
+        let mut table: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(names.len());
+        let mut records = 0;
+        for (owner, data) in &names {
+            records += data.iter().map(|s| s.rdatas.len()).sum::<usize>();
+            let (list, _) = w.name(data, false);
+            table.insert(owner.clone(), list);
+        }
+        let (ents, anchors) = side_ancestors(names.keys(), apex_labels);
+        for ent in ents {
+            table.entry(ent).or_insert(NONE);
+        }
+        Self {
+            names: table,
+            store: Arc::new(w.finish()),
+            anchors,
+            names_with_data: names.len(),
+            records,
+        }
+    }
+}
+
+impl RRset {
+    /// Records in the RRset.
+    pub fn count(&self) -> usize {
+        usize::from(self.count)
+    }
+}
