@@ -1,4 +1,5 @@
-//! Micro-benchmarks without sockets: `wire::respond` per kind of query, and the zone loader.
+//! Micro-benchmarks without sockets: `wire::respond` per kind of query, the zone loader, and
+//! `Zone::apply` of a one-number change.
 //! `cargo bench --bench micro`. The side-by-side server benchmark is `benches/side_by_side.sh`.
 
 use std::hint::black_box;
@@ -9,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use enumd::lookup::Snapshot;
 use enumd::wire::{self, Limits, Transport};
 use enumd::zone::Zone;
+use enumd::zone::change::{ChangeSet, Rr};
 
 const NUMBERS: usize = 100_000;
 
@@ -100,6 +102,23 @@ fn benches(c: &mut Criterion) {
 
     let zone = Zone::load(&apex, &path, false, usize::MAX).expect("zone loads");
     let _ = std::fs::remove_file(&path);
+
+    // One number's NAPTR replaced and the serial raised: what a porting event costs.
+    let mut apply = c.benchmark_group("apply");
+    let changes: Vec<ChangeSet> = numbers
+        .iter()
+        .step_by(997)
+        .map(|n| one_number_change(&zone, &apex, n))
+        .collect();
+    let mut i = 0;
+    apply.bench_function("one_number_replaced", |b| {
+        b.iter(|| {
+            i = (i + 1) % changes.len();
+            zone.apply(black_box(&changes[i])).expect("applies")
+        })
+    });
+    apply.finish();
+
     let snapshot = Snapshot {
         zones: vec![Arc::new(zone)],
         ..Snapshot::default()
@@ -154,6 +173,31 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Replaces the first NAPTR of number `owner` (its preference raised) and the SOA serial.
+fn one_number_change(zone: &Zone, apex: &[u8], owner: &str) -> ChangeSet {
+    let owner = enumd::name::parse(owner.as_bytes(), enumd::name::ROOT).unwrap();
+    let rr = |owner: &[u8], rtype: u16, rdata: Vec<u8>| Rr {
+        owner: owner.to_vec(),
+        rtype,
+        ttl: 3600,
+        rdata,
+    };
+    let soa = zone.served_rdatas(zone.soa(), apex).remove(0);
+    let mut next_soa = soa.clone();
+    let at = next_soa.len() - 20;
+    let serial = u32::from_be_bytes(next_soa[at..at + 4].try_into().unwrap());
+    next_soa[at..at + 4].copy_from_slice(&(serial + 1).to_be_bytes());
+    let node = zone.find_exact(&owner).expect("the number exists");
+    let naptr = zone.rrset(node, 35).expect("it holds NAPTR");
+    let old = zone.served_rdatas(naptr, &owner).remove(0);
+    let mut new = old.clone();
+    new[3] = new[3].wrapping_add(1);
+    ChangeSet {
+        removed: vec![rr(apex, 6, soa), rr(&owner, 35, old)],
+        added: vec![rr(apex, 6, next_soa), rr(&owner, 35, new)],
+    }
 }
 
 /// The name of pilot `k` (`*.<pilot>` holds the wildcard).

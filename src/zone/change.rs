@@ -77,6 +77,14 @@ pub(super) struct SetData {
 /// A name's RRsets, sorted by type; empty for a name without data.
 type NameData = Vec<SetData>;
 
+/// A name's data on the way into a rebuilt chunk: new, or a data list of an existing store,
+/// copied over without being taken apart (most names of a rebuilt chunk are unchanged).
+#[derive(Clone)]
+enum Data<'a> {
+    New(NameData),
+    Stored(&'a Store, u32),
+}
+
 /// What a change does to one trie name: new data, or none but a rebuild of its chunk (an
 /// ancestor of side names appeared or went).
 enum Touch {
@@ -371,9 +379,9 @@ fn apply_chunk(
         // Shrunk: one whole chunk again, so that deletions do not leave chains of fans.
         let mut names = Vec::new();
         match &root_data {
-            Some(data) if !data.is_empty() => names.push((key, data.clone())),
+            Some(data) if !data.is_empty() => names.push((key, Data::New(data.clone()))),
             Some(_) => {}
-            None if root.data != NONE => names.push((key, sets_of(&chunk.store, root.data))),
+            None if root.data != NONE => names.push((key, Data::Stored(&chunk.store, root.data))),
             None => {}
         }
         for (nib, c) in &links {
@@ -420,13 +428,19 @@ fn apply_chunk(
 
 /// Every name with data in the subtree of `chunk`'s node `i` (whose key is `key`, at `depth`),
 /// in key order, linked chunks included.
-fn extract(chunk: &Chunk, i: u32, key: TrieKey, depth: usize, out: &mut Vec<(TrieKey, NameData)>) {
+fn extract<'a>(
+    chunk: &'a Chunk,
+    i: u32,
+    key: TrieKey,
+    depth: usize,
+    out: &mut Vec<(TrieKey, Data<'a>)>,
+) {
     let n = chunk.nodes[i as usize];
     if n.bits & LINK_BIT != 0 {
         return extract(&chunk.links[n.data as usize], 0, key, depth, out);
     }
     if n.data != NONE {
-        out.push((key, sets_of(&chunk.store, n.data)));
+        out.push((key, Data::Stored(&chunk.store, n.data)));
     }
     let mut k = 0;
     for nib in 0..11u8 {
@@ -439,10 +453,10 @@ fn extract(chunk: &Chunk, i: u32, key: TrieKey, depth: usize, out: &mut Vec<(Tri
 }
 
 /// `names` (sorted) with `touches` (sorted) applied: a touch's data replaces the name's.
-fn merge(
-    names: Vec<(TrieKey, NameData)>,
+fn merge<'a>(
+    names: Vec<(TrieKey, Data<'a>)>,
     touches: &[(TrieKey, Touch)],
-) -> Vec<(TrieKey, NameData)> {
+) -> Vec<(TrieKey, Data<'a>)> {
     let mut out = Vec::with_capacity(names.len() + touches.len());
     let mut names = names.into_iter().peekable();
     for (key, touch) in touches {
@@ -451,19 +465,19 @@ fn merge(
         }
         let old = names.next_if(|n| n.0 == *key);
         match touch {
-            Touch::Set(data) => out.push((*key, data.clone())),
+            Touch::Set(data) if data.is_empty() => {}
+            Touch::Set(data) => out.push((*key, Data::New(data.clone()))),
             Touch::Keep => out.extend(old),
         }
     }
     out.extend(names);
-    out.retain(|(_, data)| !data.is_empty());
     out
 }
 
 /// The chunk for the subtree at `key`'s first `depth` labels holding `names` (sorted, data
 /// each) and the side table's anchors in it; None if it would be empty.
 fn rebuild(
-    names: Vec<(TrieKey, NameData)>,
+    names: Vec<(TrieKey, Data<'_>)>,
     key: TrieKey,
     depth: usize,
     anchors: &[TrieKey],
@@ -479,7 +493,10 @@ fn rebuild(
     let mut w = StoreWriter::default();
     let mut keyed: Vec<(PackedKey, u32, u16)> = Vec::with_capacity(names.len() + anchors.len());
     for (k, data) in &names {
-        let (list, flags) = w.name(data, *k == 0);
+        let (list, flags) = match data {
+            Data::New(data) => w.name(data, *k == 0),
+            Data::Stored(store, list) => w.copy_list(store, *list, *k == 0),
+        };
         keyed.push((pack(*k), list, flags));
     }
     keyed.extend(anchors.iter().map(|&a| (pack(a), NONE, 0)));
@@ -489,13 +506,20 @@ fn rebuild(
     Some(chunk_up(&keyed, &store, depth, max))
 }
 
+/// A hash map with a fast hash: keys here are enumd's own data, not an attacker's choice
+/// alone, and every table lives for one rebuild.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Writes the data of a few names into a new store, sharing equal RDATA, RRsets and lists.
 #[derive(Default)]
 struct StoreWriter {
     store: Store,
-    pool: HashMap<(Vec<u8>, bool), u32>,
-    rrsets: HashMap<(u16, u32, Vec<u32>), u32>,
-    lists: HashMap<Vec<u32>, u32>,
+    pool: FastMap<(Vec<u8>, bool), u32>,
+    rrsets: FastMap<(u16, u32, Vec<u32>), u32>,
+    lists: FastMap<Vec<u32>, u32>,
+    /// Lists of existing stores already copied, by store and list: (new list, flags). The
+    /// load's store shares lists across numbers, so most copies are one lookup.
+    copied: FastMap<(*const Store, u32), (u32, u16)>,
 }
 
 impl StoreWriter {
@@ -542,6 +566,17 @@ impl StoreWriter {
             }
         };
         (list, flags)
+    }
+
+    /// Data list `list` of `from`, copied into this store.
+    fn copy_list(&mut self, from: &Store, list: u32, is_apex: bool) -> (u32, u16) {
+        let memo = (std::ptr::from_ref(from), list);
+        if let Some(&done) = self.copied.get(&memo) {
+            return done;
+        }
+        let done = self.name(&sets_of(from, list), is_apex);
+        self.copied.insert(memo, done);
+        done
     }
 
     fn rdata(&mut self, r: &(Vec<u8>, bool)) -> u32 {
