@@ -29,8 +29,73 @@ pub struct Config {
     pub watch: bool,
     #[serde(default)]
     pub log: LogConfig,
+    /// Where journals live; relative paths are taken from the config file's directory.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// TSIG keys (RFC 8945), by name.
+    #[serde(default, rename = "key")]
+    pub keys: Vec<KeyConfig>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+}
+
+/// A TSIG key: its name, algorithm and secret (inline base64, or a file as BIND's
+/// `tsig-keygen` writes it).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    pub algorithm: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// A key as the server uses it: name in lower-cased wire form, algorithm, secret bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub name: Vec<u8>,
+    pub algorithm: crate::xfr::tsig::Algorithm,
+    pub secret: Vec<u8>,
+}
+
+/// Who may send UPDATE to a zone: keys by name, and address prefixes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdatePolicy {
+    /// Key names, lower-cased wire form.
+    pub keys: Vec<Vec<u8>>,
+    pub prefixes: Vec<(std::net::IpAddr, u8)>,
+}
+
+impl UpdatePolicy {
+    /// Whether a message from `peer`, signed with `key` (verified) or not, may update.
+    pub fn allows(&self, peer: std::net::IpAddr, key: Option<&[u8]>) -> bool {
+        key.is_some_and(|k| self.keys.iter().any(|n| n == k))
+            || self
+                .prefixes
+                .iter()
+                .any(|&(net, len)| in_prefix(peer, net, len))
+    }
+}
+
+fn in_prefix(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr;
+    let ip = match (ip, net) {
+        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        _ => ip,
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,6 +139,20 @@ pub struct ZoneConfig {
     /// `max-records`): what bounds a load's memory, whatever its files.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// Who may UPDATE the zone: `key:NAME` entries and address prefixes (`127.0.0.1/32`).
+    /// Empty: UPDATE is refused.
+    #[serde(default)]
+    pub allow_update: Vec<String>,
+    /// The journal's size bound; the oldest flushed history goes first.
+    #[serde(default = "default_journal_max_bytes")]
+    pub journal_max_bytes: u64,
+    /// Seconds after a change before the zone file is rewritten from the journal (0: only on
+    /// SIGUSR1).
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: u64,
+    /// `allow_update` parsed (filled by `Config::parse`).
+    #[serde(skip)]
+    pub update_policy: UpdatePolicy,
 }
 
 impl ZoneConfig {
@@ -136,6 +215,16 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     Err(format!(
         "listen: \"{text}\" is not an address and port: {forms}"
     ))
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+fn default_journal_max_bytes() -> u64 {
+    100 << 20
+}
+fn default_flush_interval() -> u64 {
+    60
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -213,8 +302,110 @@ impl Config {
                 zone.file = normalize(&dir.join(&zone.file));
             }
         }
+        if config.state_dir.is_relative() {
+            config.state_dir = normalize(&dir.join(&config.state_dir));
+        }
+        let keys = config.keys()?;
+        for zone in &mut config.zones {
+            zone.update_policy = parse_policy(&zone.allow_update, &keys)
+                .map_err(|e| format!("zone {}: allow_update: {e}", zone.apex))?;
+        }
         Ok(config)
     }
+
+    /// The configured keys, secrets read and decoded; names must be unique.
+    pub fn keys(&self) -> Result<Vec<Key>, String> {
+        use base64::Engine;
+        let mut out: Vec<Key> = Vec::new();
+        for k in &self.keys {
+            let wire = name::parse(k.name.as_bytes(), name::ROOT)
+                .map_err(|e| format!("key {:?}: {e}", k.name))?;
+            let wire = name::to_lowercase(&wire);
+            let algorithm = crate::xfr::tsig::Algorithm::from_config(&k.algorithm).ok_or_else(|| {
+                format!(
+                    "key {}: algorithm {:?}: expected hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1",
+                    k.name, k.algorithm
+                )
+            })?;
+            let text = match (&k.secret, &k.secret_file) {
+                (Some(s), None) => s.clone(),
+                (None, Some(f)) => {
+                    let text = std::fs::read_to_string(f).map_err(|e| {
+                        format!("key {}: {}: cannot read: {e}", k.name, f.display())
+                    })?;
+                    secret_from_keygen(&text).ok_or_else(|| {
+                        format!(
+                            "key {}: {}: no `secret \"…\";` in it (tsig-keygen's format)",
+                            k.name,
+                            f.display()
+                        )
+                    })?
+                }
+                _ => {
+                    return Err(format!(
+                        "key {}: give exactly one of secret and secret_file",
+                        k.name
+                    ));
+                }
+            };
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| format!("key {}: secret is not base64: {e}", k.name))?;
+            if out.iter().any(|o| o.name == wire) {
+                return Err(format!("key {} is configured twice", k.name));
+            }
+            out.push(Key {
+                name: wire,
+                algorithm,
+                secret,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The secret of a key file as BIND's `tsig-keygen` (or `rndc-confgen -a`) writes it:
+/// `key "name" { algorithm hmac-sha256; secret "…"; };`.
+fn secret_from_keygen(text: &str) -> Option<String> {
+    let at = text.find("secret")? + "secret".len();
+    let rest = text[at..].trim_start().strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// `allow_update` entries: `key:NAME` (a configured key) or `ADDRESS[/LEN]`.
+fn parse_policy(entries: &[String], keys: &[Key]) -> Result<UpdatePolicy, String> {
+    let mut policy = UpdatePolicy::default();
+    for e in entries {
+        if let Some(k) = e.strip_prefix("key:") {
+            let mut text = k.to_string();
+            if !text.ends_with('.') {
+                text.push('.');
+            }
+            let wire = name::parse(text.as_bytes(), name::ROOT)
+                .map(|n| name::to_lowercase(&n))
+                .map_err(|err| format!("{e:?}: {err}"))?;
+            if !keys.iter().any(|key| key.name == wire) {
+                return Err(format!("{e:?}: no [[key]] of that name"));
+            }
+            policy.keys.push(wire);
+            continue;
+        }
+        let (ip, len) = e.split_once('/').unwrap_or((e, ""));
+        let ip: std::net::IpAddr = ip.parse().map_err(|_| {
+            format!("{e:?}: expected key:NAME or an address prefix such as 127.0.0.1/32 or ::1/128")
+        })?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = if len.is_empty() {
+            max
+        } else {
+            len.parse::<u8>()
+                .ok()
+                .filter(|&l| l <= max)
+                .ok_or_else(|| format!("{e:?}: prefix length must be 0 to {max}"))?
+        };
+        policy.prefixes.push((ip, len));
+    }
+    Ok(policy)
 }
 
 /// `config/../zones/x` → `zones/x`, lexically, so messages show the path a person would type.

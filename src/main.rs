@@ -2,16 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use tracing::{error, info};
 
 use enumd::client;
 use enumd::config::{Config, LogFormat};
 use enumd::e164::{self, DialPlan};
-use enumd::reload::{self, ZoneSet};
+use enumd::owner::Owner;
 use enumd::server::{Listeners, Serving};
 use enumd::zone::Zone;
 
@@ -268,19 +266,26 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let zones = {
+        let owner = {
             let config = config.clone();
-            match tokio::task::spawn_blocking(move || ZoneSet::load(&config)).await {
-                Ok(z) => z,
+            match tokio::task::spawn_blocking(move || Owner::open(&config)).await {
+                Ok(o) => o,
                 Err(e) => {
                     error!("zone loading failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }
         };
-        let store = Arc::new(ArcSwap::from_pointee(zones.snapshot()));
-        let serving = Serving::new(&config, store.clone());
-        tokio::spawn(reload::run(zones, store, config.watch));
+        let store = owner.store();
+        let owner = match owner.spawn() {
+            Ok(h) => h,
+            Err(e) => {
+                error!("cannot start the zone owner thread: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let serving = Serving::new(&config, store, owner.clone());
+        tokio::spawn(enumd::owner::signals(owner, config.watch));
         tokio::spawn(listeners.serve(serving));
         info!("serving");
         shutdown_signal().await;

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ZoneConfig};
@@ -16,7 +15,7 @@ use crate::record::{Pos, ZoneError};
 use crate::zone::{LoadFailure, Zone};
 
 /// How often watched files are checked for changes.
-const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Loads one configured zone, logging its figures (its problems are the caller's to log). A
 /// panic while loading is a bug, but it must not end the reload thread or the server: it is
@@ -149,7 +148,7 @@ impl ZoneSet {
     }
 
     /// Rebuilds zone `i`; on failure the old version stays. Returns true if it changed.
-    fn reload_zone(&mut self, i: usize) -> bool {
+    pub fn reload_zone(&mut self, i: usize) -> bool {
         let zc = &self.config[i];
         // Stamp before reading, so a write during the load triggers another reload.
         let mut files = vec![zc.file.clone()];
@@ -193,6 +192,36 @@ impl ZoneSet {
         }
     }
 
+    /// The zones' configurations, in order.
+    pub fn configs(&self) -> &[ZoneConfig] {
+        &self.config
+    }
+
+    /// The version of zone `i` being served, if it ever loaded.
+    pub fn zone(&self, i: usize) -> Option<&Arc<Zone>> {
+        self.loaded[i].as_ref()
+    }
+
+    /// Serves `zone` as zone `i` from now on (the caller publishes).
+    pub fn set_zone(&mut self, i: usize, zone: Arc<Zone>) {
+        self.loaded[i] = Some(zone);
+    }
+
+    /// Takes zone `i` out of service (it failed to open its journal): answered SERVFAIL.
+    pub fn unload(&mut self, i: usize) {
+        self.loaded[i] = None;
+    }
+
+    /// Whether a file of zone `i` changed since it was read.
+    pub fn is_stale(&self, i: usize) -> bool {
+        self.stamps[i].iter().any(|(f, s)| stamp(f) != *s)
+    }
+
+    /// Records `files` as they are now as zone `i`'s: enumd wrote them, or has seen them.
+    pub fn restamp(&mut self, i: usize, files: &[PathBuf]) {
+        self.stamps[i] = files.iter().map(|f| (f.clone(), stamp(f))).collect();
+    }
+
     /// Rebuilds every zone (SIGHUP). Returns true if any changed.
     pub fn reload_all(&mut self) -> bool {
         let mut changed = false;
@@ -214,71 +243,4 @@ impl ZoneSet {
         }
         changed
     }
-}
-
-/// Reloads on SIGHUP, and on file changes when `watch` is on, until the process ends. Loading
-/// runs on a thread of its own at the lowest priority, so the serving threads never wait for
-/// it, even when they share its core.
-pub async fn run(zones: ZoneSet, store: Arc<ArcSwap<Snapshot>>, watch: bool) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot listen for SIGHUP: {e}");
-            return;
-        }
-    };
-    let requests = match spawn_loader(zones, store) {
-        Ok(tx) => tx,
-        Err(e) => {
-            error!("cannot start the reload thread: {e}");
-            return;
-        }
-    };
-    let mut tick = tokio::time::interval(WATCH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let all = tokio::select! {
-            _ = hangup.recv() => true,
-            _ = tick.tick(), if watch => false,
-        };
-        if all {
-            info!("SIGHUP: reloading all zones");
-        }
-        let (done, finished) = tokio::sync::oneshot::channel();
-        if requests.send((all, done)).is_err() || finished.await.is_err() {
-            error!("the reload thread has ended; reloads stop");
-            return;
-        }
-    }
-}
-
-/// A reload request: all zones (SIGHUP) or only changed ones, and where to say it is done.
-type ReloadRequest = (bool, tokio::sync::oneshot::Sender<()>);
-
-/// Starts the thread that owns the zone set and performs reloads one at a time.
-fn spawn_loader(
-    mut zones: ZoneSet,
-    store: Arc<ArcSwap<Snapshot>>,
-) -> std::io::Result<std::sync::mpsc::Sender<ReloadRequest>> {
-    let (tx, rx) = std::sync::mpsc::channel::<ReloadRequest>();
-    std::thread::Builder::new()
-        .name("enumd-reload".into())
-        .spawn(move || {
-            crate::os::lower_this_thread_priority();
-            for (all, done) in rx {
-                let changed = if all {
-                    zones.reload_all()
-                } else {
-                    zones.reload_changed()
-                };
-                if changed {
-                    // The old snapshot usually dies here; hand its pages back.
-                    store.store(Arc::new(zones.snapshot()));
-                    crate::os::release_free_memory();
-                }
-                let _ = done.send(());
-            }
-        })?;
-    Ok(tx)
 }

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::lookup::Snapshot;
+use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Limits, Transport};
 
 /// Kernel receive buffer per UDP socket: absorbs bursts while a worker is busy.
@@ -43,10 +44,12 @@ pub struct Serving {
     pub tcp_connections: Arc<Semaphore>,
     /// Set to stop the UDP workers (the process ending stops them too).
     pub stop: Arc<AtomicBool>,
+    /// Where UPDATE messages go: they change zones, which only the owner does.
+    pub owner: Handle,
 }
 
 impl Serving {
-    pub fn new(config: &Config, store: Arc<ArcSwap<Snapshot>>) -> Self {
+    pub fn new(config: &Config, store: Arc<ArcSwap<Snapshot>>, owner: Handle) -> Self {
         Self {
             store,
             limits: Limits {
@@ -55,6 +58,7 @@ impl Serving {
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
             stop: Arc::new(AtomicBool::new(false)),
+            owner,
         }
     }
 }
@@ -210,6 +214,14 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
     use std::os::fd::AsRawFd;
 
     let fd = socket.as_raw_fd();
+    // UPDATE answers leave from the owner thread, through this worker's socket.
+    let reply_socket = match socket.try_clone() {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            warn!("cannot share a UDP socket with the zone owner: {e}; UPDATE over UDP is dropped");
+            None
+        }
+    };
     let mut requests: Box<[[u8; UDP_REQUEST_MAX]; UDP_BATCH]> =
         Box::new([[0; UDP_REQUEST_MAX]; UDP_BATCH]);
     let mut responses: Vec<Vec<u8>> = (0..UDP_BATCH).map(|_| Vec::with_capacity(4096)).collect();
@@ -249,6 +261,17 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
             let snapshot = serving.store.load();
             for (i, &(len, peer)) in received[..count].iter().enumerate() {
                 let len = len.min(UDP_REQUEST_MAX);
+                if is_update(&requests[i][..len]) {
+                    let peer = peer.and_then(|p| sockaddr(&p));
+                    if let (Some(peer), Some(socket)) = (peer, &reply_socket) {
+                        serving.owner.send(Command::Update(UpdateRequest {
+                            message: requests[i][..len].to_vec(),
+                            peer,
+                            reply: Reply::Udp(socket.clone()),
+                        }));
+                    }
+                    continue;
+                }
                 if peer.is_some()
                     && wire::respond(
                         &snapshot,
@@ -271,6 +294,19 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
             &replies[..ready],
         );
     }
+}
+
+/// An UPDATE request (opcode 5, QR clear, RFC 2136 §2.2): the owner's to answer.
+fn is_update(msg: &[u8]) -> bool {
+    msg.len() >= 12 && msg[2] & 0x80 == 0 && (msg[2] >> 3) & 0x0f == 5
+}
+
+fn sockaddr(s: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    s.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
 }
 
 /// Sends `responses[i]` to `peers[i]`, in as few `sendmmsg` calls as it takes. A datagram the
@@ -339,6 +375,7 @@ async fn tcp_acceptor(listener: TcpListener, serving: Serving) {
 /// closed after `tcp_idle_timeout` without a request.
 async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
     let mut request = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(4096);
     loop {
@@ -351,6 +388,22 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
         tokio::time::timeout(serving.tcp_idle_timeout, stream.read_exact(&mut request))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
+        if is_update(&request) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let sent = serving.owner.send(Command::Update(UpdateRequest {
+                message: request.clone(),
+                peer,
+                reply: Reply::Tcp(tx),
+            }));
+            let Ok(answer) = rx.await else {
+                if sent {
+                    continue;
+                }
+                return Err(io::Error::other("the zone owner has stopped"));
+            };
+            write_framed(&mut stream, &answer).await?;
+            continue;
+        }
         let snapshot = serving.store.load();
         if !wire::respond(
             &snapshot,
@@ -362,13 +415,18 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             continue;
         }
         drop(snapshot);
-        // The encoder keeps TCP responses within 65,535 octets, OPT record included.
-        let Ok(len) = u16::try_from(response.len()) else {
-            return Err(io::Error::other("response over 65535 octets"));
-        };
-        let mut framed = Vec::with_capacity(response.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&response);
-        stream.write_all(&framed).await?;
+        write_framed(&mut stream, &response).await?;
     }
+}
+
+/// Writes one message with its two-byte length (RFC 1035 §4.2.2).
+async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> io::Result<()> {
+    // The encoder keeps TCP responses within 65,535 octets, OPT record included.
+    let Ok(len) = u16::try_from(message.len()) else {
+        return Err(io::Error::other("response over 65535 octets"));
+    };
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).await
 }

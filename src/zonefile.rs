@@ -14,6 +14,29 @@ use crate::name;
 use crate::rdata::{encode_rdata, parse_ttl, rtype};
 use crate::record::{Pos, Record, ZoneError};
 
+/// A master file holding `records` (owners absolute, one record a line, in the order given),
+/// as enumd writes a zone it owns; [`parse_file`] reads it back to the same records.
+pub fn write_records(apex: &[u8], serial: u32, records: &[crate::zone::change::Rr]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(records.len() * 96 + 256);
+    let _ = writeln!(
+        out,
+        "; {} serial {serial}: written by enumd from its journal; edit with care (see README, Sending updates)",
+        name::to_text(apex)
+    );
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{} {} IN {} {}",
+            name::to_text(&r.owner),
+            r.ttl,
+            rtype::to_text(r.rtype),
+            crate::rdata::to_text(r.rtype, &r.rdata)
+        );
+    }
+    out
+}
+
 /// Nested `$INCLUDE`s beyond this depth are taken for a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Files one zone may open, its own and every `$INCLUDE` (repeats counted): bounds what a fan

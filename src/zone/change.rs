@@ -252,6 +252,49 @@ impl Zone {
     }
 }
 
+/// The change set that turns `old` into `new`: every record of one and not the other, an
+/// RRset whose TTL changed removed and added whole (BIND's `ixfr-from-differences`).
+pub fn difference(old: &Zone, new: &Zone) -> ChangeSet {
+    type Key = (Vec<u8>, u16, Vec<u8>, u32);
+    let keyed = |zone: &Zone| -> Vec<(Key, Rr)> {
+        let mut v: Vec<(Key, Rr)> = zone
+            .records()
+            .into_iter()
+            .map(|r| {
+                let form = rdata::canonical(r.rtype, &r.rdata).unwrap_or_else(|| r.rdata.clone());
+                ((r.owner.clone(), r.rtype, form, r.ttl), r)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (a, b) = (keyed(old), keyed(new));
+    let mut change = ChangeSet::default();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                change.removed.push(x.1.clone());
+                i += 1;
+            }
+            (Some(x), None) => {
+                change.removed.push(x.1.clone());
+                i += 1;
+            }
+            (_, Some(y)) => {
+                change.added.push(y.1.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    change
+}
+
 /// The rules a name's data must keep, whatever the change: RFC 1034 §3.6.2 (a CNAME stands
 /// alone, never at the apex) and the SOA's place.
 fn check_name(owner: &[u8], is_apex: bool, data: &NameData) -> Result<(), ApplyError> {
@@ -450,6 +493,28 @@ fn extract<'a>(
             k += 1;
         }
     }
+}
+
+/// The keys of every name with data below `chunk`'s node `i`, in key order.
+pub(super) fn extract_names(chunk: &Chunk, i: u32, key: TrieKey, out: &mut Vec<TrieKey>) {
+    fn walk(chunk: &Chunk, i: u32, key: TrieKey, depth: usize, out: &mut Vec<TrieKey>) {
+        let n = chunk.nodes[i as usize];
+        if n.bits & LINK_BIT != 0 {
+            return walk(&chunk.links[n.data as usize], 0, key, depth, out);
+        }
+        if n.data != NONE {
+            out.push(key);
+        }
+        let mut k = 0;
+        for nib in 0..11u8 {
+            if n.bits & CHILD_MASK & (1 << nib) != 0 {
+                let child_key = key | (TrieKey::from(nib + 1) << (124 - 4 * depth));
+                walk(chunk, n.children + k, child_key, depth + 1, out);
+                k += 1;
+            }
+        }
+    }
+    walk(chunk, i, key, key_depth(key), out);
 }
 
 /// `names` (sorted) with `touches` (sorted) applied: a touch's data replaces the name's.

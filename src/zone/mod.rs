@@ -10,6 +10,7 @@
 //! the chunks a change touches and shares every other one with the version before.
 
 pub mod change;
+pub mod journal;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -421,6 +422,54 @@ impl Zone {
             node = self.child(node, &lower_name[at + 1..at + 1 + len], &lower_name[at..])?;
         }
         Some(node)
+    }
+
+    /// Every RRset at exactly `owner` (lower-cased wire form): type, TTL and each record as
+    /// served. Empty for a name without data or outside the trie and side table.
+    pub fn served_sets(&self, owner: &[u8]) -> Vec<(u16, u32, Vec<Vec<u8>>)> {
+        let Some(node) = self.find_exact(owner) else {
+            return Vec::new();
+        };
+        self.rrsets_at(node)
+            .map(|r| {
+                let set = self.rrset_info(r);
+                (set.rtype, set.ttl, self.served_rdatas(r, owner))
+            })
+            .collect()
+    }
+
+    /// Every record of this version as served, owners in wire form: the apex first, then the
+    /// trie in key order, then the side table sorted. For zone files, dumps and transfers.
+    pub fn records(&self) -> Vec<change::Rr> {
+        let mut out = Vec::new();
+        let mut names = Vec::new();
+        change::extract_names(&self.root, 0, 0, &mut names);
+        let mut owners: Vec<Vec<u8>> = names.iter().map(|&k| key_to_name(k, &self.apex)).collect();
+        let mut side: Vec<&Box<[u8]>> = self
+            .side
+            .names
+            .iter()
+            .filter(|&(_, &d)| d != NONE)
+            .map(|(n, _)| n)
+            .collect();
+        side.sort();
+        owners.extend(side.into_iter().map(|n| n.to_vec()));
+        for owner in owners {
+            let mut sets = self.served_sets(&owner);
+            // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
+            sets.sort_by_key(|s| s.0 != rtype::SOA);
+            for (rtype, ttl, rdatas) in sets {
+                for rdata in rdatas {
+                    out.push(change::Rr {
+                        owner: owner.clone(),
+                        rtype,
+                        ttl,
+                        rdata,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Bytes of nodes and of every store this version uses, each store counted once: walks

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, Record, RecordType};
 
@@ -17,7 +16,7 @@ pub mod child;
 pub mod wire;
 
 use enumd::config::Config;
-use enumd::reload::ZoneSet;
+use enumd::owner::Owner;
 use enumd::server::{Listeners, Serving};
 
 /// A running server; it stops when dropped.
@@ -83,8 +82,9 @@ impl TestServer {
     }
 
     fn run(config: Config, dir: PathBuf) -> Self {
-        let zones = ZoneSet::load(&config);
-        let store = Arc::new(ArcSwap::from_pointee(zones.snapshot()));
+        let owner = Owner::open(&config);
+        let store = owner.store();
+        let owner = owner.spawn().expect("owner thread");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -94,7 +94,7 @@ impl TestServer {
             .block_on(Listeners::bind(&config.listen))
             .expect("bind");
         let addr = listeners.local_addrs()[0];
-        let serving = Serving::new(&config, store);
+        let serving = Serving::new(&config, store, owner);
         let stop = serving.stop.clone();
         runtime.spawn(listeners.serve(serving));
         Self {

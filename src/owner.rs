@@ -1,0 +1,743 @@
+//! The zone owner: the one thread that changes zones. Every change takes one path: a change
+//! set (from an UPDATE, or a changed zone file) is written to the zone's journal and made
+//! durable, then applied, then published with one atomic store, and only then answered.
+//!
+//! Updates waiting at the same moment are committed as a group: each is checked and applied in
+//! order on the version the one before it left, then one journal write and one `fdatasync`
+//! per zone covers them all, then one publish, then every answer goes out. Old versions are
+//! dropped here, once no reader holds them, never on a serving thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, Key};
+use crate::lookup::Snapshot;
+use crate::name;
+use crate::naptr::RegexCache;
+use crate::reload::{self, ZoneSet};
+use crate::xfr::message::{CLASS_IN, Message};
+use crate::xfr::tsig::{self, Verdict};
+use crate::xfr::update::{self, rcode, serial_gt};
+use crate::zone::Zone;
+use crate::zone::change::{ChangeSet, difference};
+use crate::zone::journal::{Entry, Journal, write_durably};
+use crate::zonefile;
+
+/// What the owner is asked to do.
+pub enum Command {
+    /// Reload zones whose files changed (`all`: every zone, SIGHUP), then say so.
+    Reload {
+        all: bool,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+    Update(UpdateRequest),
+    /// Write every zone with changes not yet in its file (SIGUSR1).
+    Flush,
+}
+
+/// An UPDATE message and where its answer goes.
+pub struct UpdateRequest {
+    pub message: Vec<u8>,
+    pub peer: SocketAddr,
+    pub reply: Reply,
+}
+
+pub enum Reply {
+    Udp(Arc<UdpSocket>),
+    Tcp(tokio::sync::oneshot::Sender<Vec<u8>>),
+}
+
+/// How serving code reaches the owner.
+#[derive(Clone)]
+pub struct Handle(Sender<Command>);
+
+impl Handle {
+    /// False once the owner has stopped.
+    pub fn send(&self, c: Command) -> bool {
+        self.0.send(c).is_ok()
+    }
+}
+
+/// A zone that accepts updates: its journal and what is not yet in its file.
+struct Live {
+    journal: Journal,
+    /// Changes applied since the zone file was last written, and since when.
+    unflushed: usize,
+    dirty_since: Option<Instant>,
+}
+
+/// Most updates committed as one group.
+const MAX_GROUP: usize = 1024;
+
+pub struct Owner {
+    zones: ZoneSet,
+    live: Vec<Option<Live>>,
+    keys: Vec<Key>,
+    config: Config,
+    store: Arc<ArcSwap<Snapshot>>,
+    /// Published snapshots replaced, kept until no reader holds them.
+    retired: Vec<Arc<Snapshot>>,
+    cache: RegexCache,
+}
+
+impl Owner {
+    /// Loads every zone, opens the journals of those that accept updates and replays them.
+    pub fn open(config: &Config) -> Self {
+        let mut zones = ZoneSet::load(config);
+        let keys = config.keys().unwrap_or_default();
+        let mut live = Vec::new();
+        for i in 0..config.zones.len() {
+            live.push(open_live(config, &mut zones, i));
+        }
+        let store = Arc::new(ArcSwap::from_pointee(zones.snapshot()));
+        Self {
+            zones,
+            live,
+            keys,
+            config: config.clone(),
+            store,
+            retired: Vec::new(),
+            cache: RegexCache::default(),
+        }
+    }
+
+    /// What serving threads read.
+    pub fn store(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.store.clone()
+    }
+
+    /// Starts the owner's thread.
+    pub fn spawn(self) -> std::io::Result<Handle> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("enumd-owner".into())
+            .spawn(move || self.run(&rx))?;
+        Ok(Handle(tx))
+    }
+
+    fn run(mut self, rx: &Receiver<Command>) {
+        crate::os::lower_this_thread_priority();
+        let mut deferred: VecDeque<Command> = VecDeque::new();
+        loop {
+            self.reap();
+            let command = match deferred.pop_front() {
+                Some(c) => c,
+                None => match rx.recv_timeout(self.until_next_flush()) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.flush_due(false);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+            };
+            match command {
+                Command::Update(first) => {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(Command::Update(u)) => group.push(u),
+                            Ok(other) => {
+                                deferred.push_back(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_group(group);
+                }
+                Command::Reload { all, done } => {
+                    if self.reload(all) {
+                        self.publish();
+                        crate::os::release_free_memory();
+                    }
+                    let _ = done.send(());
+                }
+                Command::Flush => self.flush_due(true),
+            }
+            self.flush_due(false);
+        }
+    }
+
+    /// Publishes the zones as they are now; the snapshot replaced waits for its readers here.
+    fn publish(&mut self) {
+        let old = self.store.swap(Arc::new(self.zones.snapshot()));
+        self.retired.push(old);
+    }
+
+    /// Drops replaced snapshots no reader holds any more: the cost of freeing a version lands
+    /// on this thread, not on the query that happened to hold it last.
+    fn reap(&mut self) {
+        self.retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    fn until_next_flush(&self) -> Duration {
+        // Wake at least every second while old snapshots wait to be dropped.
+        let mut wait = Duration::from_secs(if self.retired.is_empty() { 3600 } else { 1 });
+        for (i, l) in self.live.iter().enumerate() {
+            let interval = self.config.zones[i].flush_interval;
+            if let Some(since) = l.as_ref().and_then(|l| l.dirty_since)
+                && interval > 0
+            {
+                let due = since + Duration::from_secs(interval);
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
+        }
+        wait.max(Duration::from_millis(10))
+    }
+
+    /// Reloads changed zone files (or all, SIGHUP). Zones that accept updates apply the file's
+    /// difference from the serving version as a change, journaled like an update.
+    fn reload(&mut self, all: bool) -> bool {
+        let mut changed = false;
+        for i in 0..self.config.zones.len() {
+            if !all && !self.zones.is_stale(i) {
+                continue;
+            }
+            if self.live[i].is_some() && self.zones.zone(i).is_some() {
+                changed |= self.reload_by_difference(i);
+            } else {
+                if !all {
+                    info!(zone = %self.config.zones[i].apex, "zone file changed, reloading");
+                }
+                changed |= self.zones.reload_zone(i);
+                if self.zones.zone(i).is_some()
+                    && self.config.zones[i].update_policy != crate::config::UpdatePolicy::default()
+                {
+                    // Loaded at last: its journal is replayed onto it now.
+                    self.live[i] = None;
+                    self.live[i] = open_live(&self.config, &mut self.zones, i);
+                }
+            }
+        }
+        changed
+    }
+
+    /// BIND's `ixfr-from-differences`: the changed file's records against the serving version's,
+    /// applied as one change set. Refused, with the old version serving, when updates are not yet
+    /// written to the file (the file is enumd's while it takes updates) or the serial did not rise.
+    fn reload_by_difference(&mut self, i: usize) -> bool {
+        let zc = self.config.zones[i].clone();
+        let file = zc.file.clone();
+        let Some(current) = self.zones.zone(i).cloned() else {
+            return false;
+        };
+        let unflushed = self.live[i].as_ref().map_or(0, |l| l.unflushed);
+        if unflushed > 0 {
+            error!(
+                zone = %zc.apex,
+                "{}: changed while {unflushed} update(s) are not yet written to it; not reloaded, the journal's version keeps serving. enumd owns this file while the zone takes updates: send SIGUSR1 to write it, edit that (raising the serial), then reload; or send the change as an UPDATE",
+                file.display()
+            );
+            self.zones.restamp(i, &[file]);
+            return false;
+        }
+        let new = match reload::load_zone(&zc) {
+            Ok(z) => z,
+            Err(failure) => {
+                for e in &failure.problems {
+                    error!("{e}");
+                }
+                error!(zone = %zc.apex, errors = failure.errors, "zone not reloaded; the previous version keeps serving");
+                self.zones.restamp(i, &failure.files);
+                return false;
+            }
+        };
+        self.zones.restamp(i, &new.files);
+        if !serial_gt(new.serial, current.serial) {
+            if new.serial != current.serial || difference(&current, &new) != ChangeSet::default() {
+                error!(
+                    zone = %zc.apex,
+                    "{}: serial {} is not above the serving {} (RFC 1982): not reloaded, the old version keeps serving; raise the serial",
+                    file.display(),
+                    new.serial,
+                    current.serial
+                );
+            }
+            return false;
+        }
+        let change = difference(&current, &new);
+        drop(new);
+        let next = match current.apply(&change) {
+            Ok(n) => n,
+            Err(e) => {
+                error!(zone = %zc.apex, "the file's difference does not apply ({e}); not reloaded");
+                return false;
+            }
+        };
+        let entry = Entry {
+            from: current.serial,
+            to: next.serial,
+            change,
+        };
+        let Some(live) = self.live[i].as_mut() else {
+            return false;
+        };
+        if let Err(e) = live.journal.append(std::slice::from_ref(&entry)) {
+            error!(zone = %zc.apex, "{e}; not reloaded, the old version keeps serving");
+            return false;
+        }
+        info!(
+            zone = %zc.apex,
+            serial = next.serial,
+            removed = entry.change.removed.len(),
+            added = entry.change.added.len(),
+            "zone reloaded by difference"
+        );
+        self.zones.set_zone(i, Arc::new(next));
+        true
+    }
+
+    /// Checks and applies a group of updates, journals what they changed with one sync per
+    /// zone, publishes once, then answers each.
+    fn commit_group(&mut self, group: Vec<UpdateRequest>) {
+        let now = unix_now();
+        let mut working: HashMap<usize, Zone> = HashMap::new();
+        let mut entries: HashMap<usize, Vec<Entry>> = HashMap::new();
+        let mut answers = Vec::with_capacity(group.len());
+        for req in &group {
+            answers.push(self.one_update(req, now, &mut working, &mut entries));
+        }
+        let mut changed = false;
+        for (i, list) in entries {
+            let Some(live) = self.live[i].as_mut() else {
+                continue;
+            };
+            let apex = &self.config.zones[i].apex;
+            match live.journal.append(&list) {
+                Ok(()) => {
+                    if let Some(next) = working.remove(&i) {
+                        self.zones.set_zone(i, Arc::new(next));
+                        changed = true;
+                    }
+                    live.unflushed += list.len();
+                    live.dirty_since.get_or_insert_with(Instant::now);
+                }
+                Err(e) => {
+                    // Nothing of the group is kept: those answers become SERVFAIL.
+                    error!(zone = %apex, "{e}: {} update(s) not applied", list.len());
+                    for a in answers
+                        .iter_mut()
+                        .filter(|a| a.zone == Some(i) && a.changed)
+                    {
+                        a.rcode = rcode::SERVFAIL;
+                        a.reason = Some("the journal could not be written".to_string());
+                    }
+                }
+            }
+        }
+        if changed {
+            self.publish();
+        }
+        for (req, answer) in group.into_iter().zip(answers) {
+            let bytes = answer.encode(now);
+            match req.reply {
+                Reply::Udp(socket) => {
+                    let _ = socket.send_to(&bytes, req.peer);
+                }
+                Reply::Tcp(tx) => {
+                    let _ = tx.send(bytes);
+                }
+            }
+        }
+    }
+
+    fn one_update(
+        &mut self,
+        req: &UpdateRequest,
+        now: u64,
+        working: &mut HashMap<usize, Zone>,
+        entries: &mut HashMap<usize, Vec<Entry>>,
+    ) -> Answer {
+        let raw = &req.message;
+        let mut a = Answer::new(raw);
+        let msg = match Message::parse(raw) {
+            Ok(m) => m,
+            Err(e) => return a.fail(rcode::FORMERR, e.0),
+        };
+        a.opt = msg.opt.is_some();
+        match tsig::verify(raw, &msg, &self.keys, now) {
+            Verdict::Unsigned => {}
+            Verdict::Signed(s) => a.tsig = Tsig::Sign(s),
+            Verdict::Failed {
+                error,
+                key_name,
+                algorithm,
+                signer,
+            } => {
+                a.tsig = match signer {
+                    Some(s) => Tsig::SignError(s, error),
+                    None => Tsig::Unsigned(key_name, algorithm, error),
+                };
+                let what = match error {
+                    tsig::BADKEY => "unknown key or algorithm",
+                    tsig::BADTIME => "time outside the fudge",
+                    tsig::BADTRUNC => "truncated MAC",
+                    _ => "MAC does not verify",
+                };
+                warn!(peer = %req.peer, "UPDATE refused: TSIG {what}");
+                return a.fail(rcode::NOTAUTH, format!("TSIG: {what}"));
+            }
+        }
+        if msg.question.len() != 1 {
+            return a.fail(
+                rcode::FORMERR,
+                "the zone section must hold one zone (RFC 2136 §3.1.1)",
+            );
+        }
+        let (zname, ztype, zclass) = msg.question[0].clone();
+        a.zone_section = Some((zname.clone(), ztype, zclass));
+        if ztype != crate::rdata::rtype::SOA {
+            return a.fail(
+                rcode::FORMERR,
+                "the zone section's type must be SOA (RFC 2136 §3.1.1)",
+            );
+        }
+        let lower = name::to_lowercase(&zname);
+        let Some(i) = self
+            .config
+            .zones
+            .iter()
+            .position(|z| z.apex_wire() == lower)
+        else {
+            return a.fail(
+                rcode::NOTAUTH,
+                format!("not authoritative for {}", name::to_text(&lower)),
+            );
+        };
+        if zclass != CLASS_IN {
+            return a.fail(rcode::NOTAUTH, "not authoritative for that class");
+        }
+        a.zone = Some(i);
+        let zc = &self.config.zones[i];
+        let key = match &a.tsig {
+            Tsig::Sign(s) => Some(s.key.name.as_slice()),
+            _ => None,
+        };
+        if !zc.update_policy.allows(req.peer.ip(), key) {
+            let who = key.map_or_else(
+                || format!("{} unsigned", req.peer.ip()),
+                |k| format!("key {}", name::to_text(k)),
+            );
+            warn!(zone = %zc.apex, "UPDATE refused: {who} may not update this zone (allow_update)");
+            return a.fail(rcode::REFUSED, format!("{who} may not update {}", zc.apex));
+        }
+        let Some(served) = self.zones.zone(i) else {
+            return a.fail(rcode::SERVFAIL, "the zone is not loaded");
+        };
+        if self.live[i].is_none() {
+            return a.fail(rcode::SERVFAIL, "the zone's journal is not open");
+        }
+        let current: &Zone = working.get(&i).unwrap_or(served);
+        let outcome = update::process(current, &msg, zc.strict, &mut self.cache);
+        if let Some(reason) = &outcome.reason {
+            info!(zone = %zc.apex, peer = %req.peer, rcode = outcome.rcode, "UPDATE not applied: {reason}");
+        }
+        let Some(change) = outcome.change else {
+            a.rcode = outcome.rcode;
+            a.reason = outcome.reason;
+            return a;
+        };
+        match current.apply(&change) {
+            Ok(next) => {
+                let entry = Entry {
+                    from: current.serial,
+                    to: next.serial,
+                    change,
+                };
+                entries.entry(i).or_default().push(entry);
+                working.insert(i, next);
+                a.changed = true;
+                a
+            }
+            Err(e) => a.fail(rcode::REFUSED, e.0),
+        }
+    }
+
+    /// Writes zones whose changes are due (`all`: every zone with changes) to their files.
+    fn flush_due(&mut self, all: bool) {
+        for i in 0..self.live.len() {
+            let interval = self.config.zones[i].flush_interval;
+            let due = self.live[i]
+                .as_ref()
+                .and_then(|l| l.dirty_since)
+                .is_some_and(|since| {
+                    all || (interval > 0 && since.elapsed() >= Duration::from_secs(interval))
+                });
+            if due {
+                self.flush(i);
+            }
+        }
+    }
+
+    /// Rewrites zone `i`'s file from the serving version (temp file, fsync, rename, directory
+    /// fsync), then bounds the journal, keeping the newest history.
+    fn flush(&mut self, i: usize) {
+        let zc = self.config.zones[i].clone();
+        let Some(zone) = self.zones.zone(i).cloned() else {
+            return;
+        };
+        let started = Instant::now();
+        let records = zone.records();
+        let text = zonefile::write_records(&zone.apex, zone.serial, &records);
+        let tmp = zc.file.with_extension("enumd-new");
+        if let Err(e) = write_durably(&tmp, &text, &zc.file) {
+            error!(zone = %zc.apex, "cannot write the zone file: {e}; the journal keeps the changes");
+            return;
+        }
+        self.zones.restamp(i, std::slice::from_ref(&zc.file));
+        let Some(live) = self.live[i].as_mut() else {
+            return;
+        };
+        info!(
+            zone = %zc.apex,
+            serial = zone.serial,
+            records = records.len(),
+            changes = live.unflushed,
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "zone file written"
+        );
+        live.unflushed = 0;
+        live.dirty_since = None;
+        if live.journal.len() > zc.journal_max_bytes {
+            compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
+        }
+    }
+}
+
+/// Bounds a journal whose changes are all in the zone file: keeps the newest entries within
+/// half the bound (BIND and Knot free that much too, so compaction is not redone each flush).
+fn compact(journal: &mut Journal, max: u64, apex: &str) {
+    let entries = match journal.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            warn!(zone = %apex, "cannot compact the journal: {e}");
+            return;
+        }
+    };
+    let mut keep = Vec::new();
+    let mut size = 0u64;
+    for e in entries.into_iter().rev() {
+        size += e.encoded_len();
+        if size > max / 2 {
+            break;
+        }
+        keep.push(e);
+    }
+    keep.reverse();
+    if let Err(e) = journal.rewrite(&keep) {
+        warn!(zone = %apex, "cannot compact the journal: {e}");
+    } else {
+        info!(zone = %apex, kept = keep.len(), bytes = journal.len(), "journal compacted");
+    }
+}
+
+/// Opens the journal of zone `i` if it accepts updates, and replays it onto the loaded zone.
+/// A journal that cannot be opened or does not continue the zone file takes the zone out of
+/// service, with the reason: serving the file alone would silently undo acknowledged updates.
+fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
+    let zc = &config.zones[i];
+    if zc.update_policy == crate::config::UpdatePolicy::default() {
+        return None;
+    }
+    let path: PathBuf = Journal::path_for(&config.state_dir, &zc.apex);
+    let (journal, opened) = match Journal::open(&path) {
+        Ok(j) => j,
+        Err(e) => {
+            error!(zone = %zc.apex, "{e}; the zone is not served");
+            zones.unload(i);
+            return None;
+        }
+    };
+    if let Some((bytes, why)) = &opened.dropped_tail {
+        warn!(zone = %zc.apex, "{}: dropped a torn last entry ({bytes} bytes: {why}); every entry before it is kept", path.display());
+    }
+    let mut live = Live {
+        journal,
+        unflushed: 0,
+        dirty_since: None,
+    };
+    let Some(loaded) = zones.zone(i).cloned() else {
+        return Some(live);
+    };
+    let mut zone: Option<Zone> = None;
+    let base = loaded.serial;
+    for e in opened.entries {
+        let current = zone.as_ref().unwrap_or(&loaded);
+        if e.from == current.serial {
+            match current.apply(&e.change) {
+                Ok(next) => {
+                    zone = Some(next);
+                    live.unflushed += 1;
+                }
+                Err(err) => {
+                    error!(zone = %zc.apex, "{}: the change from serial {} does not apply to the zone file's data ({err}); the zone is not served. The zone file was edited by hand while the journal held changes: restore it, or move the journal away (losing them)", path.display(), e.from);
+                    zones.unload(i);
+                    return None;
+                }
+            }
+        } else if live.unflushed == 0 && !serial_gt(e.to, base) {
+            // History from before the zone file's serial: kept for transfers, not replayed.
+        } else {
+            error!(zone = %zc.apex, "{}: holds a change from serial {} to {}, which does not continue serial {}: the zone file was replaced or edited by hand; the zone is not served. Restore the file, or move the journal away (losing its changes)", path.display(), e.from, e.to, current.serial);
+            zones.unload(i);
+            return None;
+        }
+    }
+    if let Some(zone) = zone {
+        info!(zone = %zc.apex, serial = zone.serial, changes = live.unflushed, "journal replayed");
+        zones.set_zone(i, Arc::new(zone));
+        live.dirty_since = Some(Instant::now());
+    }
+    Some(live)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How the answer to an UPDATE is signed.
+enum Tsig {
+    None,
+    Sign(tsig::Signer),
+    /// BADTIME: signed, with the error.
+    SignError(tsig::Signer, u16),
+    /// BADKEY, BADSIG, BADTRUNC: the error in an unsigned TSIG RR (key name, algorithm).
+    Unsigned(Vec<u8>, Vec<u8>, u16),
+}
+
+/// The answer to one UPDATE, encoded once the group is committed.
+struct Answer {
+    id: [u8; 2],
+    zone_section: Option<(Vec<u8>, u16, u16)>,
+    opt: bool,
+    rcode: u8,
+    reason: Option<String>,
+    tsig: Tsig,
+    zone: Option<usize>,
+    /// Accepted with a change: it depends on the journal write.
+    changed: bool,
+}
+
+/// Longest EXTRA-TEXT sent: an answer stays well inside 512 octets.
+const MAX_EXTRA_TEXT: usize = 300;
+
+impl Answer {
+    fn new(raw: &[u8]) -> Self {
+        Self {
+            id: [raw[0], raw[1]],
+            zone_section: None,
+            opt: false,
+            rcode: rcode::NOERROR,
+            reason: None,
+            tsig: Tsig::None,
+            zone: None,
+            changed: false,
+        }
+    }
+
+    fn fail(mut self, rcode: u8, reason: impl Into<String>) -> Self {
+        self.rcode = rcode;
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Header (QR, opcode UPDATE, RCODE), the zone section echoed, OPT with an Extended DNS
+    /// Error (RFC 8914, INFO-CODE 0 "Other", the reason as EXTRA-TEXT) when the request had
+    /// OPT, and TSIG as the request's verdict says.
+    fn encode(&self, now: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(&self.id);
+        out.push(0x80 | (5 << 3));
+        out.push(self.rcode & 0x0f);
+        let qd = u16::from(self.zone_section.is_some());
+        out.extend_from_slice(&qd.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&u16::from(self.opt).to_be_bytes());
+        if let Some((zname, ztype, zclass)) = &self.zone_section {
+            out.extend_from_slice(zname);
+            out.extend_from_slice(&ztype.to_be_bytes());
+            out.extend_from_slice(&zclass.to_be_bytes());
+        }
+        if self.opt {
+            let mut options = Vec::new();
+            if let Some(reason) = self
+                .reason
+                .as_ref()
+                .filter(|_| self.rcode != rcode::NOERROR)
+            {
+                let mut text = reason.as_bytes();
+                if text.len() > MAX_EXTRA_TEXT {
+                    let mut cut = MAX_EXTRA_TEXT;
+                    while !reason.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text = &text[..cut];
+                }
+                options.extend_from_slice(&15u16.to_be_bytes());
+                options
+                    .extend_from_slice(&u16::try_from(text.len() + 2).unwrap_or(0).to_be_bytes());
+                options.extend_from_slice(&0u16.to_be_bytes());
+                options.extend_from_slice(text);
+            }
+            out.push(0);
+            out.extend_from_slice(&crate::rdata::rtype::OPT.to_be_bytes());
+            out.extend_from_slice(&1232u16.to_be_bytes());
+            out.extend_from_slice(&[self.rcode >> 4, 0, 0, 0]);
+            out.extend_from_slice(&u16::try_from(options.len()).unwrap_or(0).to_be_bytes());
+            out.extend_from_slice(&options);
+        }
+        match &self.tsig {
+            Tsig::None => {}
+            Tsig::Sign(s) => tsig::sign_response(&mut out, s, 0, now),
+            Tsig::SignError(s, e) => tsig::sign_response(&mut out, s, *e, now),
+            Tsig::Unsigned(k, alg, e) => tsig::append_unsigned(&mut out, k, alg, *e, now),
+        }
+        out
+    }
+}
+
+/// SIGHUP reloads every zone, SIGUSR1 writes zones with pending changes to their files, and
+/// with `watch` a changed zone file reloads within a second.
+pub async fn signals(owner: Handle, watch: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hangup), Ok(mut usr1)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        error!("cannot listen for SIGHUP and SIGUSR1");
+        return;
+    };
+    let mut tick = tokio::time::interval(reload::WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let all = tokio::select! {
+            _ = hangup.recv() => true,
+            _ = usr1.recv() => {
+                info!("SIGUSR1: writing zones with pending changes");
+                if !owner.send(Command::Flush) {
+                    return;
+                }
+                continue;
+            }
+            _ = tick.tick(), if watch => false,
+        };
+        if all {
+            info!("SIGHUP: reloading all zones");
+        }
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if !owner.send(Command::Reload { all, done }) || finished.await.is_err() {
+            error!("the zone owner has ended; reloads stop");
+            return;
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! A zone's journal: every accepted change set, in order, in an append-only file of
+//! checksummed entries (the shape of BIND's `.jnl`).
+//!
+//! The guarantee: [`Journal::append`] returns only after the entries' bytes are on stable
+//! storage (`fdatasync`), and enumd answers an UPDATE or publishes a change only after that.
+//! Each entry is `[length u32][CRC-32 of the payload u32][payload]`; a crash mid-write leaves
+//! at most one entry cut short or with a wrong checksum, at the end of the file. Opening finds
+//! it, warns, and cuts the file back to the last whole entry: everything acknowledged before
+//! it is kept. A bad entry with good ones after it is not a torn write but damage, and the
+//! journal refuses to open rather than guess.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::change::{ChangeSet, Rr};
+
+/// The file's first bytes: format and version.
+const MAGIC: &[u8; 12] = b"enumd-jnl-1\n";
+/// No entry is longer: a change set from one UPDATE is at most a message (64 KiB), one from a
+/// reload of a changed file may be large, but not this large.
+const MAX_ENTRY: u32 = 1 << 30;
+
+/// One journal entry: the change from serial `from` to serial `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub from: u32,
+    pub to: u32,
+    pub change: ChangeSet,
+}
+
+/// An open journal, positioned at its end.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+/// What opening found besides the entries: a torn tail that was dropped.
+#[derive(Debug, Default)]
+pub struct Opened {
+    pub entries: Vec<Entry>,
+    /// Bytes cut from the end, and why.
+    pub dropped_tail: Option<(u64, String)>,
+}
+
+impl Journal {
+    /// The journal of the zone with `apex` (text form) in `dir`.
+    pub fn path_for(dir: &Path, apex: &str) -> PathBuf {
+        let stem = apex.trim_end_matches('.');
+        let stem = if stem.is_empty() { "root" } else { stem };
+        dir.join(format!("{stem}.jnl"))
+    }
+
+    /// Opens (or creates) the journal at `path`, reads every entry, and drops a torn tail.
+    pub fn open(path: &Path) -> Result<(Self, Opened), String> {
+        let shown = path.display();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("{shown}: cannot open: {e}"))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| format!("{shown}: cannot read: {e}"))?;
+        let mut opened = Opened::default();
+        if bytes.is_empty() {
+            file.write_all(MAGIC)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("{shown}: cannot write: {e}"))?;
+            sync_dir(path)?;
+            bytes.extend_from_slice(MAGIC);
+        } else if !bytes.starts_with(MAGIC) {
+            return Err(format!(
+                "{shown}: not an enumd journal (or of another version); move it away to start a new one"
+            ));
+        }
+        let mut at = MAGIC.len();
+        while at < bytes.len() {
+            match read_entry(&bytes, at) {
+                Ok((entry, next)) => {
+                    opened.entries.push(entry);
+                    at = next;
+                }
+                Err(why) => {
+                    if later_entry_exists(&bytes, at) {
+                        return Err(format!(
+                            "{shown}: entry at byte {at} is damaged ({why}) and whole entries follow it: not a torn write; restore the journal or move it away (its changes are then lost)"
+                        ));
+                    }
+                    let cut = (bytes.len() - at) as u64;
+                    file.set_len(at as u64)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| format!("{shown}: cannot cut the torn tail: {e}"))?;
+                    opened.dropped_tail = Some((cut, why));
+                    bytes.truncate(at);
+                    break;
+                }
+            }
+        }
+        let journal = Self {
+            path: path.to_path_buf(),
+            file,
+            len: bytes.len() as u64,
+        };
+        Ok((journal, opened))
+    }
+
+    /// Appends `entries` and makes them durable: one write, one `fdatasync`, however many
+    /// entries (group commit). On error nothing may be taken as written.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), String> {
+        let mut buf = Vec::new();
+        for e in entries {
+            encode_entry(e, &mut buf);
+        }
+        let shown = self.path.display();
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Take back whatever part made it, so the next append does not follow a torn one.
+            let _ = self.file.set_len(self.len);
+            return Err(format!("{shown}: cannot write: {e}"));
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Every entry, read from the file again (for compaction; later, IXFR).
+    pub fn entries(&self) -> Result<Vec<Entry>, String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("{}: cannot read: {e}", self.path.display()))?;
+        let mut at = MAGIC.len();
+        let mut out = Vec::new();
+        while at < bytes.len() {
+            let (e, next) = read_entry(&bytes, at)
+                .map_err(|why| format!("{}: entry at byte {at}: {why}", self.path.display()))?;
+            out.push(e);
+            at = next;
+        }
+        Ok(out)
+    }
+
+    /// The journal's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len <= MAGIC.len() as u64
+    }
+
+    /// Rewrites the journal holding only `keep` (the newest history): a new file written,
+    /// synced and renamed over the old one, so a crash leaves one or the other whole.
+    pub fn rewrite(&mut self, keep: &[Entry]) -> Result<(), String> {
+        let tmp = self.path.with_extension("jnl.new");
+        let mut buf = MAGIC.to_vec();
+        for e in keep {
+            encode_entry(e, &mut buf);
+        }
+        write_durably(&tmp, &buf, &self.path)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| format!("{}: cannot open: {e}", self.path.display()))?;
+        self.len = buf.len() as u64;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `tmp`, syncs it, renames it to `to` and syncs the directory: the way a
+/// file is replaced so that a crash leaves either the old or the new one, never a mix.
+pub fn write_durably(tmp: &Path, bytes: &[u8], to: &Path) -> Result<(), String> {
+    let shown = tmp.display();
+    let mut f = File::create(tmp).map_err(|e| format!("{shown}: cannot create: {e}"))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{shown}: cannot write: {e}"))?;
+    std::fs::rename(tmp, to)
+        .map_err(|e| format!("{}: cannot rename to {}: {e}", tmp.display(), to.display()))?;
+    sync_dir(to)
+}
+
+fn sync_dir(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("{}: cannot sync: {e}", dir.display()))
+}
+
+impl Entry {
+    /// Bytes the entry takes in the file.
+    pub fn encoded_len(&self) -> u64 {
+        let mut buf = Vec::new();
+        encode_entry(self, &mut buf);
+        buf.len() as u64
+    }
+}
+
+fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
+    let mut p = Vec::with_capacity(64);
+    p.extend_from_slice(&e.from.to_be_bytes());
+    p.extend_from_slice(&e.to.to_be_bytes());
+    for list in [&e.change.removed, &e.change.added] {
+        p.extend_from_slice(&count(list.len()).to_be_bytes());
+        for rr in list {
+            p.extend_from_slice(&rr.owner);
+            p.extend_from_slice(&rr.rtype.to_be_bytes());
+            p.extend_from_slice(&rr.ttl.to_be_bytes());
+            // RDATA is at most 65,535 octets (RFC 1035 §3.2.1), as the parser and UPDATE check.
+            p.extend_from_slice(
+                &u16::try_from(rr.rdata.len())
+                    .unwrap_or(u16::MAX)
+                    .to_be_bytes(),
+            );
+            p.extend_from_slice(&rr.rdata);
+        }
+    }
+    out.extend_from_slice(&count(p.len()).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(&p).to_be_bytes());
+    out.extend_from_slice(&p);
+}
+
+/// A count or length of a journal field: change sets are bounded far below 2³².
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn read_entry(bytes: &[u8], at: usize) -> Result<(Entry, usize), String> {
+    let head = bytes
+        .get(at..at + 8)
+        .ok_or_else(|| "cut short in its header".to_string())?;
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len > MAX_ENTRY {
+        return Err(format!("length {len} is impossible"));
+    }
+    let end = at + 8 + len as usize;
+    let payload = bytes.get(at + 8..end).ok_or_else(|| {
+        format!(
+            "cut short: {len} bytes announced, {} there",
+            bytes.len() - at - 8
+        )
+    })?;
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum does not match".to_string());
+    }
+    let entry = decode_payload(payload).ok_or_else(|| "checksum good, contents not".to_string())?;
+    Ok((entry, end))
+}
+
+fn decode_payload(p: &[u8]) -> Option<Entry> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?))
+    };
+    let from = word(0)?;
+    let to = word(4)?;
+    let mut at = 8;
+    let mut lists = [Vec::new(), Vec::new()];
+    for list in &mut lists {
+        let n = word(at)?;
+        at += 4;
+        for _ in 0..n {
+            let start = at;
+            loop {
+                let len = usize::from(*p.get(at)?);
+                at += 1 + len;
+                if len == 0 {
+                    break;
+                }
+            }
+            let owner = p.get(start..at)?.to_vec();
+            let fixed = p.get(at..at + 8)?;
+            let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+            let ttl = u32::from_be_bytes([fixed[2], fixed[3], fixed[4], fixed[5]]);
+            let len = usize::from(u16::from_be_bytes([fixed[6], fixed[7]]));
+            let rdata = p.get(at + 8..at + 8 + len)?.to_vec();
+            at += 8 + len;
+            list.push(Rr {
+                owner,
+                rtype,
+                ttl,
+                rdata,
+            });
+        }
+    }
+    let [removed, added] = lists;
+    (at == p.len()).then_some(Entry {
+        from,
+        to,
+        change: ChangeSet { removed, added },
+    })
+}
+
+/// Whether a whole, checksummed entry starts after a bad one at `at`: then the bad one is
+/// damage in the middle, not a write cut short at the end. Looks where the bad entry says it
+/// ends and within the next 64 KiB (a damaged length field), no further: a torn tail is one
+/// entry, and the scan must stay cheap on a large journal.
+fn later_entry_exists(bytes: &[u8], at: usize) -> bool {
+    let claimed = bytes
+        .get(at..at + 4)
+        .map(|h| at + 8 + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize);
+    if claimed.is_some_and(|end| end < bytes.len() && read_entry(bytes, end).is_ok()) {
+        return true;
+    }
+    let window = bytes.len().min(at + (64 << 10));
+    (at + 1..window.saturating_sub(8)).any(|k| read_entry(bytes, k).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32) -> Entry {
+        Entry {
+            from: n,
+            to: n + 1,
+            change: ChangeSet {
+                removed: vec![Rr {
+                    owner: b"\x011\x04e164\x04arpa\x00".to_vec(),
+                    rtype: 16,
+                    ttl: 60,
+                    rdata: format!("\x05old{n:02}").into_bytes(),
+                }],
+                added: vec![Rr {
+                    owner: b"\x011\x04e164\x04arpa\x00".to_vec(),
+                    rtype: 16,
+                    ttl: 60,
+                    rdata: format!("\x05new{n:02}").into_bytes(),
+                }],
+            },
+        }
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "enumd-journal-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn entries_come_back_and_a_torn_or_corrupt_tail_goes() {
+        let d = dir();
+        let path = d.join("z.jnl");
+        let (mut j, opened) = Journal::open(&path).unwrap();
+        assert!(opened.entries.is_empty());
+        j.append(&[entry(1), entry(2)]).unwrap();
+        j.append(&[entry(3)]).unwrap();
+        drop(j);
+        let (_, opened) = Journal::open(&path).unwrap();
+        assert_eq!(opened.entries, vec![entry(1), entry(2), entry(3)]);
+        let whole = std::fs::read(&path).unwrap();
+
+        // Cut mid-entry: the last entry goes, the others stay, and the file is cut back.
+        std::fs::write(&path, &whole[..whole.len() - 5]).unwrap();
+        let (mut j, opened) = Journal::open(&path).unwrap();
+        assert_eq!(opened.entries, vec![entry(1), entry(2)]);
+        assert!(opened.dropped_tail.is_some());
+        j.append(&[entry(3)]).unwrap();
+        drop(j);
+        assert_eq!(std::fs::read(&path).unwrap(), whole);
+
+        // A flipped bit in the last entry: the same.
+        let mut bad = whole.clone();
+        let last = bad.len() - 3;
+        bad[last] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        let (_, opened) = Journal::open(&path).unwrap();
+        assert_eq!(opened.entries, vec![entry(1), entry(2)]);
+        assert!(opened.dropped_tail.unwrap().1.contains("checksum"));
+
+        // A flipped bit in the first: damage, not a torn write.
+        let mut bad = whole.clone();
+        bad[MAGIC.len() + 12] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        let err = Journal::open(&path).err().unwrap();
+        assert!(err.contains("whole entries follow it"), "{err}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -1,0 +1,596 @@
+//! RFC 2136 UPDATE with TSIG over real sockets, sent by real clients: BIND's `nsupdate`, Knot's
+//! `knsupdate` and dnspython; the journal surviving SIGKILL, a torn and a corrupt last entry;
+//! flushing to the zone file and reloading by difference. Each test runs the real binary on
+//! 127.0.0.1 with a port of its own.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+
+use common::child::{ChildServer, ask};
+
+/// The test key's secret (base64 of 32 bytes), as `tsig-keygen` would make.
+const SECRET: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g==";
+
+const ZONE: &str = "$ORIGIN e164.arpa.\n$TTL 3600\n\
+@ SOA ns1.example.net. hostmaster.example.net. 100 7200 3600 1209600 300\n\
+@ NS ns1.example.net.\n\
+@ NS ns2.example.net.\n\
+3.2.1 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+123@example.net!\" .\n\
+3.2.1 TXT \"subscriber\"\n\
+4.2.1 CNAME 3.2.1\n\
+*.9.9 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^\\\\+99(.*)$!sip:\\\\1@pbx.example.net!\" .\n\
+5.5 NS ns.tier3.example.org.\n";
+
+/// A lab: the zone above in a directory of its own, the key, and the server.
+struct Lab {
+    dir: PathBuf,
+    server: ChildServer,
+}
+
+fn write_config(dir: &Path, allow: &str, zone_extra: &str) {
+    std::fs::create_dir_all(dir.join("lab-zones")).unwrap();
+    if !dir.join("lab-zones/e.zone").exists() {
+        std::fs::write(dir.join("lab-zones/e.zone"), ZONE).unwrap();
+    }
+    std::fs::write(
+        dir.join("enumd.toml"),
+        format!(
+            "listen = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\
+             [[key]]\nname = \"provisioning\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\
+             [[zone]]\napex = \"e164.arpa.\"\nfile = \"lab-zones/e.zone\"\nallow_update = [{allow}]\n{zone_extra}"
+        ),
+    )
+    .unwrap();
+}
+
+impl Lab {
+    fn new(name: &str, allow: &str, zone_extra: &str) -> Self {
+        let dir = common::temp_dir(name);
+        write_config(&dir, allow, zone_extra);
+        let server = ChildServer::start(&dir.join("enumd.toml"));
+        server.wait_for("serving", Duration::from_secs(20), || {
+            !server.logged("serving").is_empty()
+        });
+        Self { dir, server }
+    }
+
+    /// SIGKILL, then a new server on the same files, waited for until it serves.
+    fn restart(&mut self) {
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
+        self.server = ChildServer::start(&self.dir.join("enumd.toml"));
+        let s = &self.server;
+        s.wait_for("serving", Duration::from_secs(20), || {
+            !s.logged("serving").is_empty()
+        });
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    /// Runs `nsupdate` with `lines` in the zone, signed with `key` (`-y` form) if given:
+    /// "NOERROR" or the RCODE nsupdate reports.
+    fn nsupdate(&self, lines: &str, key: Option<&str>) -> String {
+        let script = format!(
+            "server 127.0.0.1 {}\nzone e164.arpa.\n{lines}\nsend\n",
+            self.addr().port()
+        );
+        run_client("nsupdate", key, &script)
+    }
+
+    fn knsupdate(&self, lines: &str) -> String {
+        let script = format!(
+            "server 127.0.0.1 {}\nzone e164.arpa.\n{lines}\nsend\n",
+            self.addr().port()
+        );
+        run_client("knsupdate", Some(&good_key()), &script)
+    }
+
+    /// The records at `name` of `rtype`, as `TTL TYPE RDATA` lines, sorted.
+    fn records(&self, name: &str, rtype: RecordType) -> Vec<String> {
+        let m = ask(self.addr(), name, rtype).expect("an answer");
+        let mut v: Vec<String> = m
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == rtype)
+            .map(|r| format!("{} {} {}", r.ttl, r.record_type(), r.data))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn serial(&self) -> u32 {
+        self.server.serial("e164.arpa.").expect("the SOA")
+    }
+}
+
+fn good_key() -> String {
+    format!("hmac-sha256:provisioning:{SECRET}")
+}
+
+/// Runs an update client with a script on stdin; "NOERROR", or the RCODE after "update
+/// failed: " (nsupdate) or what knsupdate reports.
+fn run_client(program: &str, key: Option<&str>, script: &str) -> String {
+    let mut cmd = Command::new(program);
+    if let Some(k) = key {
+        cmd.args(["-y", k]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{program}: {e} (apt-get install bind9-dnsutils knot-dnsutils)")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && !text.contains("failed") {
+        return "NOERROR".to_string();
+    }
+    for marker in ["update failed: ", "(status ", "failed to update ("] {
+        if let Some(at) = text.find(marker) {
+            let rest = &text[at + marker.len()..];
+            return rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '(' || *c == ')')
+                .collect();
+        }
+    }
+    format!("unexpected {program} output: {text}")
+}
+
+#[test]
+fn rfc2136_every_prerequisite_and_update_kind_answers_its_rcode_over_nsupdate() {
+    let lab = Lab::new("upd-kinds", "\"key:provisioning\"", "");
+    let key = good_key();
+    let k = Some(key.as_str());
+    let s0 = lab.serial();
+    // §2.4.4 / §2.4.5: name in use, name not in use.
+    assert_eq!(
+        lab.nsupdate("prereq yxdomain 3.2.1.e164.arpa.", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.nsupdate("prereq yxdomain 7.7.7.e164.arpa.", k),
+        "NXDOMAIN"
+    );
+    assert_eq!(
+        lab.nsupdate("prereq nxdomain 3.2.1.e164.arpa.", k),
+        "YXDOMAIN"
+    );
+    // An empty non-terminal is not a name in use: it holds no RR (RFC 2136 §2.4.4).
+    assert_eq!(
+        lab.nsupdate("prereq yxdomain 2.1.e164.arpa.", k),
+        "NXDOMAIN"
+    );
+    // §2.4.1 / §2.4.3: RRset exists (value-independent), does not exist.
+    assert_eq!(
+        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. TXT", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. A", k),
+        "NXRRSET"
+    );
+    assert_eq!(
+        lab.nsupdate("prereq nxrrset 3.2.1.e164.arpa. TXT", k),
+        "YXRRSET"
+    );
+    // §2.4.2: RRset exists, value-dependent: the whole RRset, no more, no less.
+    assert_eq!(
+        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. IN TXT \"subscriber\"", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. IN TXT \"someone else\"", k),
+        "NXRRSET"
+    );
+    // A failed prerequisite changes nothing, however many updates follow it.
+    assert_eq!(
+        lab.nsupdate(
+            "prereq nxdomain 3.2.1.e164.arpa.\nupdate add 8.8.e164.arpa. 60 TXT \"no\"",
+            k
+        ),
+        "YXDOMAIN"
+    );
+    assert!(lab.records("8.8.e164.arpa.", RecordType::TXT).is_empty());
+    assert_eq!(lab.serial(), s0, "no change, no new serial");
+
+    // §2.5.1: add to an RRset; the serial rises by one (§3.6).
+    let naptr = "NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+4321@example.net!\" .";
+    assert_eq!(
+        lab.nsupdate(&format!("update add 1.2.3.4.e164.arpa. 300 {naptr}"), k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.records("1.2.3.4.e164.arpa.", RecordType::NAPTR),
+        ["300 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+4321@example.net!\" ."]
+    );
+    assert_eq!(lab.serial(), s0 + 1);
+    // §2.5.4: delete one RR; §2.5.2: delete an RRset; §2.5.3: delete all RRsets of a name.
+    assert_eq!(
+        lab.nsupdate("update add 3.2.1.e164.arpa. 3600 TXT \"second\"", k),
+        "NOERROR"
+    );
+    assert_eq!(lab.records("3.2.1.e164.arpa.", RecordType::TXT).len(), 2);
+    assert_eq!(
+        lab.nsupdate("update delete 3.2.1.e164.arpa. TXT \"subscriber\"", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.records("3.2.1.e164.arpa.", RecordType::TXT),
+        ["3600 TXT second"]
+    );
+    assert_eq!(
+        lab.nsupdate("update delete 3.2.1.e164.arpa. TXT", k),
+        "NOERROR"
+    );
+    assert!(lab.records("3.2.1.e164.arpa.", RecordType::TXT).is_empty());
+    assert_eq!(lab.records("3.2.1.e164.arpa.", RecordType::NAPTR).len(), 1);
+    assert_eq!(lab.nsupdate("update delete 3.2.1.e164.arpa.", k), "NOERROR");
+    let gone = ask(lab.addr(), "3.2.1.e164.arpa.", RecordType::NAPTR).unwrap();
+    assert_eq!(gone.metadata.response_code, ResponseCode::NXDomain);
+
+    // §3.4.2.3-4: at the apex SOA and NS are never deleted, nor the last NS.
+    let s1 = lab.serial();
+    assert_eq!(lab.nsupdate("update delete e164.arpa. SOA", k), "NOERROR");
+    assert_eq!(lab.nsupdate("update delete e164.arpa. NS", k), "NOERROR");
+    assert_eq!(lab.nsupdate("update delete e164.arpa.", k), "NOERROR");
+    assert_eq!(lab.records("e164.arpa.", RecordType::NS).len(), 2);
+    assert_eq!(lab.serial(), s1, "ignored deletions change nothing");
+    assert_eq!(
+        lab.nsupdate("update delete e164.arpa. NS ns1.example.net.", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.nsupdate("update delete e164.arpa. NS ns2.example.net.", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.records("e164.arpa.", RecordType::NS),
+        ["3600 NS ns2.example.net."]
+    );
+
+    // §3.4.2.2: CNAME conflicts are ignored, either way round.
+    assert_eq!(
+        lab.nsupdate("update add 4.2.1.e164.arpa. 60 TXT \"beside\"", k),
+        "NOERROR"
+    );
+    assert!(lab.records("4.2.1.e164.arpa.", RecordType::TXT).is_empty());
+    let cname = ask(lab.addr(), "4.2.1.e164.arpa.", RecordType::TXT).unwrap();
+    assert_eq!(cname.answers[0].record_type(), RecordType::CNAME);
+    assert_eq!(
+        lab.nsupdate("update add 1.2.3.4.e164.arpa. 60 CNAME x.example.", k),
+        "NOERROR"
+    );
+    assert_eq!(
+        lab.records("1.2.3.4.e164.arpa.", RecordType::NAPTR).len(),
+        1
+    );
+    assert!(
+        lab.records("1.2.3.4.e164.arpa.", RecordType::CNAME)
+            .is_empty()
+    );
+
+    // An SOA with a serial that does not rise is ignored (§3.4.2.2, RFC 1982); one that rises is taken.
+    let s2 = lab.serial();
+    let soa = |serial: u32| {
+        format!(
+            "update add e164.arpa. 3600 SOA ns1.example.net. hostmaster.example.net. {serial} 7200 3600 1209600 300"
+        )
+    };
+    assert_eq!(lab.nsupdate(&soa(s2), k), "NOERROR");
+    assert_eq!(lab.serial(), s2);
+    assert_eq!(lab.nsupdate(&soa(s2 + 10), k), "NOERROR");
+    assert_eq!(lab.serial(), s2 + 10);
+
+    // §3.1, §3.4.1: out of zone, or another zone.
+    assert_eq!(
+        lab.nsupdate("update add 1.example.com. 60 TXT \"x\"", k),
+        "NOTZONE"
+    );
+    let other = format!(
+        "server 127.0.0.1 {}\nzone example.com.\nupdate add 1.example.com. 60 TXT x\nsend\n",
+        lab.addr().port()
+    );
+    assert_eq!(run_client("nsupdate", k, &other), "NOTAUTH");
+}
+
+#[test]
+fn tsig_good_unknown_key_bad_mac_and_unsigned_each_get_their_answer() {
+    let lab = Lab::new("upd-tsig", "\"key:provisioning\"", "");
+    let add = "update add 6.6.e164.arpa. 60 TXT \"signed\"";
+    assert_eq!(
+        lab.nsupdate(add, None),
+        "REFUSED",
+        "unsigned, to a key-only zone"
+    );
+    let wrong_secret = "hmac-sha256:provisioning:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    assert_eq!(lab.nsupdate(add, Some(wrong_secret)), "NOTAUTH(BADSIG)");
+    let unknown = format!("hmac-sha256:someone:{SECRET}");
+    assert_eq!(lab.nsupdate(add, Some(&unknown)), "NOTAUTH(BADKEY)");
+    let wrong_algorithm = format!("hmac-sha512:provisioning:{SECRET}");
+    assert_eq!(lab.nsupdate(add, Some(&wrong_algorithm)), "NOTAUTH(BADKEY)");
+    assert!(lab.records("6.6.e164.arpa.", RecordType::TXT).is_empty());
+    // The key name matches whatever its case; nsupdate checks the signed answer.
+    let upper = format!("hmac-sha256:PROVISIONING:{SECRET}");
+    assert_eq!(lab.nsupdate(add, Some(&upper)), "NOERROR");
+    assert_eq!(
+        lab.records("6.6.e164.arpa.", RecordType::TXT),
+        ["60 TXT signed"]
+    );
+    // knsupdate too.
+    assert_eq!(lab.knsupdate("update delete 6.6.e164.arpa. TXT"), "NOERROR");
+    assert!(lab.records("6.6.e164.arpa.", RecordType::TXT).is_empty());
+}
+
+/// A signed UPDATE built here, its time set `skew` seconds off: no client lets one choose it.
+fn signed_update(name: &str, skew: i64, secret: &[u8]) -> Vec<u8> {
+    use enumd::xfr::tsig::{Algorithm, sign_request};
+    let mut m = vec![0x4a, 0x11, 0x28, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+    m.extend_from_slice(&enumd::name::parse(b"e164.arpa.", enumd::name::ROOT).unwrap());
+    m.extend_from_slice(&[0, 6, 0, 1]);
+    m.extend_from_slice(&enumd::name::parse(name.as_bytes(), enumd::name::ROOT).unwrap());
+    m.extend_from_slice(&[0, 16, 0, 1, 0, 0, 0, 60, 0, 3, 2, b'o', b'k']);
+    let key = enumd::config::Key {
+        name: enumd::name::parse(b"provisioning.", enumd::name::ROOT).unwrap(),
+        algorithm: Algorithm::HmacSha256,
+        secret: secret.to_vec(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    sign_request(&mut m, &key, now.saturating_add_signed(skew), 300);
+    m
+}
+
+fn exchange(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.send_to(msg, addr).unwrap();
+    let mut buf = [0; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+    buf[..n].to_vec()
+}
+
+#[test]
+fn tsig_stale_time_is_badtime_with_the_servers_time_in_a_signed_answer() {
+    use base64::Engine;
+    let lab = Lab::new("upd-badtime", "\"key:provisioning\"", "");
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(SECRET)
+        .unwrap();
+    let answer = exchange(lab.addr(), &signed_update("7.7.e164.arpa.", -3600, &secret));
+    assert_eq!(answer[3] & 0x0f, 9, "NOTAUTH");
+    let m = enumd::xfr::message::Message::parse(&answer).unwrap();
+    let t = m.tsig.expect("a TSIG RR in the answer");
+    assert_eq!(t.rdata.error, enumd::xfr::tsig::BADTIME);
+    assert_eq!(t.rdata.other.len(), 6, "the server's time");
+    assert_eq!(t.rdata.mac.len(), 32, "signed (RFC 8945 §5.2.3)");
+    assert!(lab.records("7.7.e164.arpa.", RecordType::TXT).is_empty());
+    let fresh = exchange(lab.addr(), &signed_update("7.7.e164.arpa.", 0, &secret));
+    assert_eq!(fresh[3] & 0x0f, 0);
+    assert_eq!(
+        lab.records("7.7.e164.arpa.", RecordType::TXT),
+        ["60 TXT ok"]
+    );
+}
+
+/// dnspython's `dns.update`, run by Debian's Python: the script's printed lines.
+fn dnspython(addr: SocketAddr, body: &str) -> Vec<String> {
+    let script = format!(
+        "import dns.update, dns.query, dns.tsigkeyring, dns.rcode, dns.edns\n\
+         ring = dns.tsigkeyring.from_text({{'provisioning.': ('hmac-sha256', '{SECRET}')}})\n\
+         def send(u):\n    r = dns.query.udp(u, '127.0.0.1', port={}, timeout=5)\n    return r\n{body}",
+        addr.port()
+    );
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 (apt-get install python3-dnspython)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_naptr_that_breaks_enum_rules_is_refused_with_the_rule_and_changes_nothing() {
+    let lab = Lab::new("upd-enum", "\"key:provisioning\"", "");
+    let s0 = lab.serial();
+    let out = dnspython(
+        lab.addr(),
+        "u = dns.update.Update('e164.arpa.', keyring=ring, keyalgorithm='hmac-sha256')\n\
+         u.use_edns(0)\n\
+         u.add('5.4.3.2.1', 300, 'NAPTR', '10 100 \"u\" \"E2U+sip\" \"!^.*(!sip:x@example.net!\" .')\n\
+         u.add('5.4.3.2.1', 300, 'TXT', '\"with it\"')\n\
+         r = send(u)\n\
+         print(dns.rcode.to_text(r.rcode()))\n\
+         print([o.text for o in r.options if o.otype == dns.edns.EDE])\n\
+         u = dns.update.Update('e164.arpa.', keyring=ring, keyalgorithm='hmac-sha256')\n\
+         u.add('5.4.3.2.1', 300, 'NAPTR', '10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.net!\" .')\n\
+         print(dns.rcode.to_text(send(u).rcode()))\n",
+    );
+    assert_eq!(out[0], "REFUSED");
+    assert!(out[1].contains("regexp"), "{out:?}");
+    assert_eq!(out[2], "NOERROR");
+    // The refused message changed nothing, the good one everything it said.
+    assert!(
+        lab.records("5.4.3.2.1.e164.arpa.", RecordType::TXT)
+            .is_empty()
+    );
+    assert_eq!(
+        lab.records("5.4.3.2.1.e164.arpa.", RecordType::NAPTR).len(),
+        1
+    );
+    assert_eq!(lab.serial(), s0 + 1);
+}
+
+#[test]
+fn acknowledged_updates_survive_sigkill_and_a_torn_or_corrupt_last_entry_is_dropped() {
+    let mut lab = Lab::new(
+        "upd-journal",
+        "\"key:provisioning\"",
+        "flush_interval = 0\n",
+    );
+    let k = good_key();
+    for i in 0..3 {
+        assert_eq!(
+            lab.nsupdate(
+                &format!("update add {i}.7.e164.arpa. 60 TXT \"n{i}\""),
+                Some(&k)
+            ),
+            "NOERROR"
+        );
+    }
+    let serial = lab.serial();
+    lab.restart(); // SIGKILL: nothing flushed, everything in the journal
+    assert_eq!(lab.serial(), serial);
+    for i in 0..3 {
+        assert_eq!(
+            lab.records(&format!("{i}.7.e164.arpa."), RecordType::TXT),
+            [format!("60 TXT n{i}")]
+        );
+    }
+    assert!(!lab.server.logged("journal replayed").is_empty());
+    let journal = lab.dir.join("state/e164.arpa.jnl");
+
+    // Power cut in the middle of the last entry: it goes, with a warning; the rest stays.
+    let _ = lab.server.child.kill();
+    let _ = lab.server.child.wait();
+    let bytes = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &bytes[..bytes.len() - 7]).unwrap();
+    lab.restart();
+    assert!(!lab.server.logged("dropped a torn last entry").is_empty());
+    assert_eq!(lab.serial(), serial - 1);
+    assert!(lab.records("2.7.e164.arpa.", RecordType::TXT).is_empty());
+    assert_eq!(lab.records("1.7.e164.arpa.", RecordType::TXT).len(), 1);
+
+    // A flipped byte in the (new) last entry: the same.
+    assert_eq!(
+        lab.nsupdate("update add 9.7.e164.arpa. 60 TXT \"n9\"", Some(&k)),
+        "NOERROR"
+    );
+    let _ = lab.server.child.kill();
+    let _ = lab.server.child.wait();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0xff;
+    std::fs::write(&journal, &bytes).unwrap();
+    lab.restart();
+    assert!(!lab.server.logged("checksum does not match").is_empty());
+    assert!(lab.records("9.7.e164.arpa.", RecordType::TXT).is_empty());
+    assert_eq!(lab.records("1.7.e164.arpa.", RecordType::TXT).len(), 1);
+    assert_eq!(lab.serial(), serial - 1);
+}
+
+#[test]
+fn sigusr1_writes_the_zone_file_and_a_reload_applies_the_files_difference() {
+    let lab = Lab::new("upd-flush", "\"key:provisioning\"", "flush_interval = 0\n");
+    let k = good_key();
+    assert_eq!(
+        lab.nsupdate("update add 1.1.1.e164.arpa. 60 TXT \"kept\"", Some(&k)),
+        "NOERROR"
+    );
+    let file = lab.dir.join("lab-zones/e.zone");
+    // Edited while an update is not yet in the file: refused, the journal's version serves.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text = text.replace(" 100 7200", " 500 7200");
+    text.push_str("2.2.2 TXT \"hand\"\n");
+    std::fs::write(&file, &text).unwrap();
+    lab.server.hangup();
+    lab.server
+        .wait_for("the refusal", Duration::from_secs(10), || {
+            !lab.server.logged("not yet written to it").is_empty()
+        });
+    assert!(lab.records("2.2.2.e164.arpa.", RecordType::TXT).is_empty());
+    assert_eq!(lab.records("1.1.1.e164.arpa.", RecordType::TXT).len(), 1);
+
+    // SIGUSR1 writes it; the written file loads back as the same zone.
+    let pid = lab.server.child.id();
+    assert!(
+        Command::new("sh")
+            .args(["-c", &format!("kill -USR1 {pid}")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    lab.server
+        .wait_for("the flush", Duration::from_secs(10), || {
+            !lab.server.logged("zone file written").is_empty()
+        });
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains("1.1.1.e164.arpa. 60 IN TXT \"kept\""),
+        "{written}"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["check", "--config"])
+        .arg(lab.dir.join("enumd.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    // Now an edit with a higher serial reloads by difference; one without is refused.
+    let serial = lab.serial();
+    let edited = written.replace(&format!(" {serial} 7200"), &format!(" {} 7200", serial + 5))
+        + "2.2.2.e164.arpa. 60 IN TXT \"hand\"\n";
+    std::fs::write(&file, edited).unwrap();
+    lab.server.hangup();
+    lab.server
+        .wait_for("the reload", Duration::from_secs(10), || {
+            !lab.server.logged("zone reloaded by difference").is_empty()
+        });
+    assert_eq!(
+        lab.records("2.2.2.e164.arpa.", RecordType::TXT),
+        ["60 TXT hand"]
+    );
+    assert_eq!(lab.serial(), serial + 5);
+    let same_serial =
+        std::fs::read_to_string(&file).unwrap() + "3.3.3.e164.arpa. 60 IN TXT \"no\"\n";
+    std::fs::write(&file, same_serial).unwrap();
+    lab.server.hangup();
+    lab.server
+        .wait_for("the refusal", Duration::from_secs(10), || {
+            !lab.server.logged("is not above the serving").is_empty()
+        });
+    assert!(lab.records("3.3.3.e164.arpa.", RecordType::TXT).is_empty());
+    match &ask(lab.addr(), "e164.arpa.", RecordType::SOA)
+        .unwrap()
+        .answers[0]
+        .data
+    {
+        RData::SOA(soa) => assert_eq!(soa.serial, serial + 5),
+        other => panic!("{other:?}"),
+    }
+}
