@@ -594,3 +594,146 @@ fn sigusr1_writes_the_zone_file_and_a_reload_applies_the_files_difference() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An unsigned UPDATE adding a TXT and an A record at the name of number `n` (its digits as
+/// labels below `8.e164.arpa.`): two records, so that half an update would show.
+fn two_record_update(id: u16, n: u32) -> Vec<u8> {
+    let owner: String = n
+        .to_string()
+        .chars()
+        .rev()
+        .map(|c| format!("{c}."))
+        .collect::<String>()
+        + "8.e164.arpa.";
+    let owner = enumd::name::parse(owner.as_bytes(), enumd::name::ROOT).unwrap();
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x28, 0, 0, 1, 0, 0, 0, 2, 0, 0]);
+    m.extend_from_slice(&enumd::name::parse(b"e164.arpa.", enumd::name::ROOT).unwrap());
+    m.extend_from_slice(&[0, 6, 0, 1]);
+    let text = format!("n{n}");
+    m.extend_from_slice(&owner);
+    m.extend_from_slice(&[
+        0,
+        16,
+        0,
+        1,
+        0,
+        0,
+        0,
+        60,
+        0,
+        u8::try_from(text.len() + 1).unwrap(),
+    ]);
+    m.push(u8::try_from(text.len()).unwrap());
+    m.extend_from_slice(text.as_bytes());
+    m.extend_from_slice(&owner);
+    m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+    m.extend_from_slice(&n.to_be_bytes());
+    m
+}
+
+fn number_name(n: u32) -> String {
+    n.to_string()
+        .chars()
+        .rev()
+        .map(|c| format!("{c}."))
+        .collect::<String>()
+        + "8.e164.arpa."
+}
+
+/// Both records of update `n`, one of them, or neither.
+fn present(lab: &Lab, n: u32) -> (bool, bool) {
+    let name = number_name(n);
+    (
+        !lab.records(&name, RecordType::TXT).is_empty(),
+        !lab.records(&name, RecordType::A).is_empty(),
+    )
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_update_and_keeps_none_in_part() {
+    // Flushing every second puts zone-file rewrites among the kills too.
+    let mut lab = Lab::new("upd-crash", "\"127.0.0.1/32\"", "flush_interval = 1\n");
+    let mut seed: u64 = 0x656e_756d_6409;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut acknowledged: Vec<u32> = Vec::new();
+    let mut unanswered: Vec<u32> = Vec::new();
+    let mut n = 0u32;
+    for round in 0..20 {
+        let pid = lab.server.child.id();
+        let after = Duration::from_millis(20 + next() % 400);
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(after);
+            Command::new("sh")
+                .args(["-c", &format!("kill -9 {pid}")])
+                .status()
+                .unwrap();
+        });
+        let mut this_round = Vec::new();
+        // Bounded: a round ends at the kill, and never runs past 10,000 updates.
+        for _ in 0..10_000 {
+            n += 1;
+            let id = u16::try_from(n % 65_536).unwrap();
+            sock.send_to(&two_record_update(id, n), lab.addr()).unwrap();
+            let mut buf = [0; 512];
+            match sock.recv_from(&mut buf) {
+                Ok((len, _)) if len >= 12 && buf[..2] == id.to_be_bytes() => {
+                    assert_eq!(buf[3] & 0x0f, 0, "update {n} answered {}", buf[3] & 0x0f);
+                    acknowledged.push(n);
+                    this_round.push(n);
+                }
+                _ => {
+                    unanswered.push(n);
+                    break;
+                }
+            }
+        }
+        killer.join().unwrap();
+        lab.restart();
+        for &k in &this_round {
+            assert_eq!(
+                present(&lab, k),
+                (true, true),
+                "round {round}: acknowledged update {k} lost"
+            );
+        }
+    }
+    // At the end, everything: each acknowledged update whole, each unanswered one whole or not
+    // at all, and no other name.
+    for &k in &acknowledged {
+        assert_eq!(
+            present(&lab, k),
+            (true, true),
+            "acknowledged update {k} lost"
+        );
+    }
+    let mut committed_unanswered = 0;
+    for &k in &unanswered {
+        match present(&lab, k) {
+            (true, true) => committed_unanswered += 1,
+            (false, false) => {}
+            half => panic!("update {k} is half there: {half:?}"),
+        }
+    }
+    let beyond = present(&lab, n + 1);
+    assert_eq!(beyond, (false, false));
+    let serial_rises = acknowledged.len() + committed_unanswered;
+    assert_eq!(
+        lab.serial(),
+        100 + u32::try_from(serial_rises).unwrap(),
+        "the serial counts every committed update once"
+    );
+    eprintln!(
+        "20 SIGKILLs: {} updates acknowledged and all present; {} unanswered, {committed_unanswered} of them committed whole, none in part",
+        acknowledged.len(),
+        unanswered.len()
+    );
+}
