@@ -1,9 +1,13 @@
 //! enumd: an authoritative DNS server for ENUM (RFC 6116) zones.
 //!
-//! Data flows one way: zone files are parsed ([`zonefile`], [`rdata`]) into [`record::Record`]s, built into an immutable [`zone::Zone`]
-//! (a digit trie); zones form a [`lookup::Snapshot`], which [`reload`] swaps atomically;
-//! [`lookup`] answers a question over a snapshot; [`wire`] turns requests and answers into bytes;
-//! [`server`] moves bytes over UDP and TCP.
+//! Data flows one way: zone files are parsed ([`zonefile`], [`rdata`]) into
+//! [`record::Record`]s, built into an immutable [`zone::Zone`] (a digit trie in chunks); zones
+//! form a [`lookup::Snapshot`]; [`lookup`] answers a question over a snapshot; [`wire`] turns
+//! requests and answers into bytes; [`server`] moves bytes over UDP and TCP.
+//!
+//! Every change takes one path, on the [`owner`] thread: an UPDATE ([`xfr`]) or a changed zone
+//! file becomes a [`zone::change::ChangeSet`], written to the [`zone::journal`], applied as a
+//! new version that shares what it does not touch, and published with one atomic swap.
 
 pub mod client;
 pub mod config;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -27,7 +27,7 @@ use crate::xfr::tsig::{self, Verdict};
 use crate::xfr::update::{self, rcode, serial_gt};
 use crate::zone::Zone;
 use crate::zone::change::{ChangeSet, difference};
-use crate::zone::journal::{Entry, Journal, write_durably};
+use crate::zone::journal::{Entry, Journal, write_durably_with};
 use crate::zonefile;
 
 /// What the owner is asked to do.
@@ -56,12 +56,21 @@ pub enum Reply {
 
 /// How serving code reaches the owner.
 #[derive(Clone)]
-pub struct Handle(Sender<Command>);
+pub struct Handle(SyncSender<Command>);
+
+/// Commands waiting for the owner at most: past it an UPDATE is dropped (over UDP the client
+/// retries; over TCP the connection is closed), so a flood of them cannot grow memory.
+const QUEUE: usize = 4096;
 
 impl Handle {
-    /// False once the owner has stopped.
+    /// Waits for room; false once the owner has stopped.
     pub fn send(&self, c: Command) -> bool {
         self.0.send(c).is_ok()
+    }
+
+    /// False if the owner is stopped or QUEUE commands already wait.
+    pub fn try_send(&self, c: Command) -> bool {
+        self.0.try_send(c).is_ok()
     }
 }
 
@@ -115,7 +124,7 @@ impl Owner {
 
     /// Starts the owner's thread.
     pub fn spawn(self) -> std::io::Result<Handle> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("enumd-owner".into())
             .spawn(move || self.run(&rx))?;
@@ -123,7 +132,8 @@ impl Owner {
     }
 
     fn run(mut self, rx: &Receiver<Command>) {
-        crate::os::lower_this_thread_priority();
+        // At normal priority: an update waits for nothing but its journal sync. What is long
+        // (loading a zone file, writing one) runs at nice 19 (`at_low_priority`).
         let mut deferred: VecDeque<Command> = VecDeque::new();
         loop {
             self.reap();
@@ -207,7 +217,8 @@ impl Owner {
                 if !all {
                     info!(zone = %self.config.zones[i].apex, "zone file changed, reloading");
                 }
-                changed |= self.zones.reload_zone(i);
+                let zones = &mut self.zones;
+                changed |= at_low_priority(|| zones.reload_zone(i));
                 if self.zones.zone(i).is_some()
                     && self.config.zones[i].update_policy != crate::config::UpdatePolicy::default()
                 {
@@ -239,7 +250,7 @@ impl Owner {
             self.zones.restamp(i, &[file]);
             return false;
         }
-        let new = match reload::load_zone(&zc) {
+        let new = match at_low_priority(|| reload::load_zone(&zc)) {
             Ok(z) => z,
             Err(failure) => {
                 for e in &failure.problems {
@@ -485,13 +496,17 @@ impl Owner {
             return;
         };
         let started = Instant::now();
-        let records = zone.records();
-        let text = zonefile::write_records(&zone.apex, zone.serial, &records);
         let tmp = zc.file.with_extension("enumd-new");
-        if let Err(e) = write_durably(&tmp, &text, &zc.file) {
-            error!(zone = %zc.apex, "cannot write the zone file: {e}; the journal keeps the changes");
-            return;
-        }
+        let written = at_low_priority(|| {
+            write_durably_with(&tmp, &zc.file, |w| zonefile::write_zone(&zone, w))
+        });
+        let records = match written {
+            Ok(n) => n,
+            Err(e) => {
+                error!(zone = %zc.apex, "cannot write the zone file: {e}; the journal keeps the changes");
+                return;
+            }
+        };
         self.zones.restamp(i, std::slice::from_ref(&zc.file));
         let Some(live) = self.live[i].as_mut() else {
             return;
@@ -499,13 +514,15 @@ impl Owner {
         info!(
             zone = %zc.apex,
             serial = zone.serial,
-            records = records.len(),
+            records,
             changes = live.unflushed,
             ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "zone file written"
         );
         live.unflushed = 0;
         live.dirty_since = None;
+        // Writing took a copy of every record; hand those pages back.
+        crate::os::release_free_memory();
         if live.journal.len() > zc.journal_max_bytes {
             compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
         }
@@ -597,6 +614,31 @@ fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
         live.dirty_since = Some(Instant::now());
     }
     Some(live)
+}
+
+/// Runs `f` on a thread of its own at nice 19 and waits for it: a zone load or write sharing a
+/// core with the serving threads takes only the CPU they leave idle. (A thread cannot raise
+/// its priority again unprivileged, so the owner itself is never lowered.)
+fn at_low_priority<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let job = std::sync::Mutex::new(Some(f));
+    let take = || job.lock().ok().and_then(|mut j| j.take());
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("enumd-load".into())
+            .spawn_scoped(scope, || {
+                crate::os::lower_this_thread_priority();
+                take().map(|f| f())
+            });
+        let done = match worker {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => None,
+        };
+        // No thread to be had: the owner does it, at its own priority.
+        done.or_else(|| take().map(|f| f()))
+            .unwrap_or_else(|| unreachable!("the job ran on one thread or the other"))
+    })
 }
 
 fn unix_now() -> u64 {

@@ -264,7 +264,7 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                 if is_update(&requests[i][..len]) {
                     let peer = peer.and_then(|p| sockaddr(&p));
                     if let (Some(peer), Some(socket)) = (peer, &reply_socket) {
-                        serving.owner.send(Command::Update(UpdateRequest {
+                        serving.owner.try_send(Command::Update(UpdateRequest {
                             message: requests[i][..len].to_vec(),
                             peer,
                             reply: Reply::Udp(socket.clone()),
@@ -390,16 +390,18 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
         if is_update(&request) {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let sent = serving.owner.send(Command::Update(UpdateRequest {
+            let sent = serving.owner.try_send(Command::Update(UpdateRequest {
                 message: request.clone(),
                 peer,
                 reply: Reply::Tcp(tx),
             }));
             let Ok(answer) = rx.await else {
-                if sent {
-                    continue;
-                }
-                return Err(io::Error::other("the zone owner has stopped"));
+                let why = if sent {
+                    "the zone owner has stopped"
+                } else {
+                    "too many UPDATEs waiting"
+                };
+                return Err(io::Error::other(why));
             };
             write_framed(&mut stream, &answer).await?;
             continue;

@@ -14,27 +14,34 @@ use crate::name;
 use crate::rdata::{encode_rdata, parse_ttl, rtype};
 use crate::record::{Pos, Record, ZoneError};
 
-/// A master file holding `records` (owners absolute, one record a line, in the order given),
-/// as enumd writes a zone it owns; [`parse_file`] reads it back to the same records.
-pub fn write_records(apex: &[u8], serial: u32, records: &[crate::zone::change::Rr]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut out = Vec::with_capacity(records.len() * 96 + 256);
-    let _ = writeln!(
+/// Writes `zone` as a master file (owners absolute, one record a line), as enumd writes a zone
+/// it owns, streaming; [`parse_file`] reads it back to the same records. Returns the records
+/// written.
+pub fn write_zone(
+    zone: &crate::zone::Zone,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<usize> {
+    writeln!(
         out,
-        "; {} serial {serial}: written by enumd from its journal; edit with care (see README, Sending updates)",
-        name::to_text(apex)
-    );
-    for r in records {
-        let _ = writeln!(
-            out,
-            "{} {} IN {} {}",
-            name::to_text(&r.owner),
-            r.ttl,
-            rtype::to_text(r.rtype),
-            crate::rdata::to_text(r.rtype, &r.rdata)
-        );
-    }
-    out
+        "; {} serial {}: written by enumd from its journal; edit with care (see README, Sending updates)",
+        name::to_text(&zone.apex),
+        zone.serial
+    )?;
+    let mut count = 0;
+    let mut failed = Ok(());
+    zone.for_each_record(|owner, t, ttl, rdata| {
+        if failed.is_ok() {
+            failed = writeln!(
+                out,
+                "{} {ttl} IN {} {}",
+                name::to_text(owner),
+                rtype::to_text(t),
+                crate::rdata::to_text(t, rdata)
+            );
+            count += 1;
+        }
+    });
+    failed.map(|()| count)
 }
 
 /// Nested `$INCLUDE`s beyond this depth are taken for a loop.

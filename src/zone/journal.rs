@@ -178,14 +178,28 @@ impl Journal {
 /// Writes `bytes` to `tmp`, syncs it, renames it to `to` and syncs the directory: the way a
 /// file is replaced so that a crash leaves either the old or the new one, never a mix.
 pub fn write_durably(tmp: &Path, bytes: &[u8], to: &Path) -> Result<(), String> {
+    write_durably_with(tmp, to, |w| w.write_all(bytes))
+}
+
+/// [`write_durably`] with the contents streamed by `write` through a buffer.
+pub fn write_durably_with<T>(
+    tmp: &Path,
+    to: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<T>,
+) -> Result<T, String> {
     let shown = tmp.display();
-    let mut f = File::create(tmp).map_err(|e| format!("{shown}: cannot create: {e}"))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
+    let f = File::create(tmp).map_err(|e| format!("{shown}: cannot create: {e}"))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let value = write(&mut w)
+        .and_then(|v| w.flush().map(|()| v))
         .map_err(|e| format!("{shown}: cannot write: {e}"))?;
+    w.get_ref()
+        .sync_all()
+        .map_err(|e| format!("{shown}: cannot sync: {e}"))?;
     std::fs::rename(tmp, to)
         .map_err(|e| format!("{}: cannot rename to {}: {e}", tmp.display(), to.display()))?;
-    sync_dir(to)
+    sync_dir(to)?;
+    Ok(value)
 }
 
 fn sync_dir(path: &Path) -> Result<(), String> {

@@ -438,38 +438,46 @@ impl Zone {
             .collect()
     }
 
-    /// Every record of this version as served, owners in wire form: the apex first, then the
-    /// trie in key order, then the side table sorted. For zone files, dumps and transfers.
+    /// Every record of this version as served, owners in wire form: the apex first (its SOA
+    /// first of all), then the trie in key order, then the side table sorted. For zone files,
+    /// dumps and transfers.
     pub fn records(&self) -> Vec<change::Rr> {
         let mut out = Vec::new();
-        let mut names = Vec::new();
-        change::extract_names(&self.root, 0, 0, &mut names);
-        let mut owners: Vec<Vec<u8>> = names.iter().map(|&k| key_to_name(k, &self.apex)).collect();
-        let mut side: Vec<&Box<[u8]>> = self
+        self.for_each_record(|owner, rtype, ttl, rdata| {
+            out.push(change::Rr {
+                owner: owner.to_vec(),
+                rtype,
+                ttl,
+                rdata: rdata.to_vec(),
+            });
+        });
+        out
+    }
+
+    /// Calls `f` with each record (owner, type, TTL, RDATA as served) in [`Self::records`]'
+    /// order, one name's records at a time: what a zone file or a transfer streams.
+    pub fn for_each_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8])) {
+        let mut keys = Vec::new();
+        change::extract_names(&self.root, 0, 0, &mut keys);
+        let mut side: Vec<&[u8]> = self
             .side
             .names
             .iter()
             .filter(|&(_, &d)| d != NONE)
-            .map(|(n, _)| n)
+            .map(|(n, _)| &n[..])
             .collect();
         side.sort();
-        owners.extend(side.into_iter().map(|n| n.to_vec()));
-        for owner in owners {
+        let trie = keys.iter().map(|&k| key_to_name(k, &self.apex));
+        for owner in trie.chain(side.into_iter().map(<[u8]>::to_vec)) {
             let mut sets = self.served_sets(&owner);
             // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
             sets.sort_by_key(|s| s.0 != rtype::SOA);
             for (rtype, ttl, rdatas) in sets {
                 for rdata in rdatas {
-                    out.push(change::Rr {
-                        owner: owner.clone(),
-                        rtype,
-                        ttl,
-                        rdata,
-                    });
+                    f(&owner, rtype, ttl, &rdata);
                 }
             }
         }
-        out
     }
 
     /// Bytes of nodes and of every store this version uses, each store counted once: walks
