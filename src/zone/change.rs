@@ -435,6 +435,8 @@ fn apply_chunk(
     }
     // Still a fan: the root's data in a store of its own if it changed, else as it was.
     let (store, data, flags) = match root_data {
+        // Its data all removed: an empty non-terminal, as a fresh load would have it.
+        Some(data) if data.is_empty() => (chunk.store.clone(), NONE, 0),
         Some(data) => {
             let mut w = StoreWriter::default();
             let (list, flags) = w.name(&data, key == 0);
@@ -711,5 +713,90 @@ impl RRset {
     /// Records in the RRset.
     pub fn count(&self) -> usize {
         usize::from(self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Pos, Record};
+    use crate::zone::ZoneBuilder;
+    use std::path::Path;
+
+    fn owner(text: &str) -> Vec<u8> {
+        name::parse(text.as_bytes(), name::ROOT).unwrap()
+    }
+
+    /// A zone of `names` (TXT each) in chunks of 2 nodes: every name is a chunk or a fan.
+    fn zone(names: &[&str]) -> Zone {
+        let mut b = ZoneBuilder::new(&owner("e164.arpa."), false).with_chunk_nodes(2);
+        let pos = Pos {
+            file: Arc::from(Path::new("t.zone")),
+            line: 1,
+        };
+        let mut soa = owner("ns.example.");
+        soa.extend_from_slice(&owner("hm.example."));
+        for v in [1u32, 3600, 900, 1_209_600, 300] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        let apex = owner("e164.arpa.");
+        b.add(&Record {
+            owner: &apex,
+            ttl: 60,
+            rtype: rtype::SOA,
+            rdata: &soa,
+            pos: &pos,
+        });
+        for n in names {
+            let o = owner(n);
+            b.add(&Record {
+                owner: &o,
+                ttl: 60,
+                rtype: rtype::TXT,
+                rdata: b"\x01x",
+                pos: &pos,
+            });
+        }
+        b.finish(&pos, false).0.unwrap()
+    }
+
+    fn txt(n: &str) -> Rr {
+        Rr {
+            owner: owner(n),
+            rtype: rtype::TXT,
+            ttl: 60,
+            rdata: b"\x01x".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_fan_root_emptied_of_data_goes_with_its_last_child() {
+        let names = [
+            "1.e164.arpa.",
+            "2.1.e164.arpa.",
+            "3.1.e164.arpa.",
+            "4.1.e164.arpa.",
+        ];
+        let z = zone(&names);
+        // The data of 1 goes first, then every name below it: 1 must be gone too.
+        let z = z
+            .apply(&ChangeSet {
+                removed: vec![txt(names[0])],
+                added: vec![],
+            })
+            .unwrap();
+        assert!(
+            z.find_exact(&owner("1.e164.arpa.")).is_some(),
+            "an empty non-terminal now"
+        );
+        let rest: Vec<Rr> = names[1..].iter().map(|n| txt(n)).collect();
+        let z = z
+            .apply(&ChangeSet {
+                removed: rest,
+                added: vec![],
+            })
+            .unwrap();
+        assert!(z.find_exact(&owner("1.e164.arpa.")).is_none());
+        assert_eq!(z.stats.names, 1, "the apex alone");
     }
 }
