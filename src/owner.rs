@@ -291,7 +291,9 @@ impl Owner {
         let Some(live) = self.live[i].as_mut() else {
             return false;
         };
-        if let Err(e) = live.journal.append(std::slice::from_ref(&entry)) {
+        // The change, and that the file holds its result.
+        let written = [entry.clone(), Entry::flushed(next.serial)];
+        if let Err(e) = live.journal.append(&written) {
             error!(zone = %zc.apex, "{e}; not reloaded, the old version keeps serving");
             return false;
         }
@@ -314,7 +316,14 @@ impl Owner {
         let mut entries: HashMap<usize, Vec<Entry>> = HashMap::new();
         let mut answers = Vec::with_capacity(group.len());
         for req in &group {
-            answers.push(self.one_update(req, now, &mut working, &mut entries));
+            // A bug must cost one answer, not the thread that changes every zone.
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.one_update(req, now, &mut working, &mut entries)
+            }));
+            answers.push(answered.unwrap_or_else(|_| {
+                error!(peer = %req.peer, "internal error while processing an UPDATE (a bug in enumd): answered SERVFAIL");
+                Answer::new(&req.message).fail(rcode::SERVFAIL, "internal error")
+            }));
         }
         let mut changed = false;
         for (i, list) in entries {
@@ -334,10 +343,9 @@ impl Owner {
                 Err(e) => {
                     // Nothing of the group is kept: those answers become SERVFAIL.
                     error!(zone = %apex, "{e}: {} update(s) not applied", list.len());
-                    for a in answers
-                        .iter_mut()
-                        .filter(|a| a.zone == Some(i) && a.changed)
-                    {
+                    // Every answer of this zone's group rested on the state it would have
+                    // left, changing or not.
+                    for a in answers.iter_mut().filter(|a| a.zone == Some(i) && a.judged) {
                         a.rcode = rcode::SERVFAIL;
                         a.reason = Some("the journal could not be written".to_string());
                     }
@@ -447,7 +455,8 @@ impl Owner {
             return a.fail(rcode::SERVFAIL, "the zone's journal is not open");
         }
         let current: &Zone = working.get(&i).unwrap_or(served);
-        let outcome = update::process(current, &msg, zc.strict, &mut self.cache);
+        let outcome = update::process(current, &msg, zc.strict, zc.max_records, &mut self.cache);
+        a.judged = true;
         if let Some(reason) = &outcome.reason {
             info!(zone = %zc.apex, peer = %req.peer, rcode = outcome.rcode, "UPDATE not applied: {reason}");
         }
@@ -519,6 +528,11 @@ impl Owner {
             ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "zone file written"
         );
+        if let Err(e) = live.journal.append(&[Entry::flushed(zone.serial)]) {
+            // The file is written; without the marker a restart finds the file newer than the
+            // journal says and refuses the zone, which loses nothing. Say so now.
+            error!(zone = %zc.apex, "{e}: the journal does not record that the file holds serial {}", zone.serial);
+        }
         live.unflushed = 0;
         live.dirty_since = None;
         // Writing took a copy of every record; hand those pages back.
@@ -584,28 +598,72 @@ fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
     let Some(loaded) = zones.zone(i).cloned() else {
         return Some(live);
     };
-    let mut zone: Option<Zone> = None;
-    let base = loaded.serial;
-    for e in opened.entries {
-        let current = zone.as_ref().unwrap_or(&loaded);
-        if e.from == current.serial {
-            match current.apply(&e.change) {
-                Ok(next) => {
-                    zone = Some(next);
-                    live.unflushed += 1;
-                }
-                Err(err) => {
-                    error!(zone = %zc.apex, "{}: the change from serial {} does not apply to the zone file's data ({err}); the zone is not served. The zone file was edited by hand while the journal held changes: restore it, or move the journal away (losing them)", path.display(), e.from);
-                    zones.unload(i);
-                    return None;
-                }
+    let entries = opened.entries;
+    let marker = entries.iter().rposition(Entry::is_marker);
+    let (flushed, pending) = match marker {
+        Some(m) => (Some(entries[m].from), &entries[m + 1..]),
+        None => (None, &entries[..]),
+    };
+    let refuse = |why: String| {
+        error!(zone = %zc.apex, "{}: {why}; the zone is not served. Restore the zone file the journal continues, or move the journal away (losing what it holds)", path.display());
+    };
+    match flushed {
+        // The file is the one the journal last wrote: replay what came after.
+        Some(s) if s == loaded.serial => {}
+        Some(s) if pending.is_empty() => {
+            // Edited while enumd was stopped, with nothing unwritten: the file stands, and the
+            // journal starts again from it.
+            warn!(zone = %zc.apex, "{}: the zone file has serial {} where enumd last wrote {s}; no changes were pending, so the file is served and the journal starts again from it", path.display(), loaded.serial);
+            if let Err(e) = live.journal.rewrite(&[Entry::flushed(loaded.serial)]) {
+                refuse(e);
+                zones.unload(i);
+                return None;
             }
-        } else if live.unflushed == 0 && !serial_gt(e.to, base) {
-            // History from before the zone file's serial: kept for transfers, not replayed.
-        } else {
-            error!(zone = %zc.apex, "{}: holds a change from serial {} to {}, which does not continue serial {}: the zone file was replaced or edited by hand; the zone is not served. Restore the file, or move the journal away (losing its changes)", path.display(), e.from, e.to, current.serial);
+            return Some(live);
+        }
+        Some(s) => {
+            refuse(format!(
+                "{} change(s) after serial {s} are not in the zone file, which now has serial {}: it was replaced or edited while they were pending",
+                pending.len(),
+                loaded.serial
+            ));
             zones.unload(i);
             return None;
+        }
+        None if entries.is_empty() => {
+            if let Err(e) = live.journal.append(&[Entry::flushed(loaded.serial)]) {
+                refuse(e);
+                zones.unload(i);
+                return None;
+            }
+            return Some(live);
+        }
+        None => {}
+    }
+    let mut zone: Option<Zone> = None;
+    for e in pending {
+        let current = zone.as_ref().unwrap_or(&loaded);
+        if e.from != current.serial {
+            refuse(format!(
+                "holds a change from serial {} to {}, which does not continue serial {}",
+                e.from, e.to, current.serial
+            ));
+            zones.unload(i);
+            return None;
+        }
+        match current.apply(&e.change) {
+            Ok(next) => {
+                zone = Some(next);
+                live.unflushed += 1;
+            }
+            Err(err) => {
+                refuse(format!(
+                    "the change from serial {} does not apply to the zone file's data ({err})",
+                    e.from
+                ));
+                zones.unload(i);
+                return None;
+            }
         }
     }
     if let Some(zone) = zone {
@@ -668,6 +726,8 @@ struct Answer {
     zone: Option<usize>,
     /// Accepted with a change: it depends on the journal write.
     changed: bool,
+    /// Judged against the group's working version (prerequisites and all).
+    judged: bool,
 }
 
 /// Longest EXTRA-TEXT sent: an answer stays well inside 512 octets.
@@ -684,6 +744,7 @@ impl Answer {
             tsig: Tsig::None,
             zone: None,
             changed: false,
+            judged: false,
         }
     }
 

@@ -737,3 +737,80 @@ fn sigkill_at_random_moments_loses_no_acknowledged_update_and_keeps_none_in_part
         unanswered.len()
     );
 }
+
+#[test]
+fn a_restart_replays_only_what_the_file_lacks_and_refuses_a_file_replaced_under_pending_changes() {
+    let mut lab = Lab::new("upd-marker", "\"key:provisioning\"", "flush_interval = 0\n");
+    let k = good_key();
+    assert_eq!(
+        lab.nsupdate("update add 1.6.e164.arpa. 60 TXT \"a\"", Some(&k)),
+        "NOERROR"
+    );
+    let pid = lab.server.child.id();
+    assert!(
+        Command::new("sh")
+            .args(["-c", &format!("kill -USR1 {pid}")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    lab.server
+        .wait_for("the flush", Duration::from_secs(10), || {
+            !lab.server.logged("zone file written").is_empty()
+        });
+    // Flushed: a restart replays nothing and serves the file as written.
+    let serial = lab.serial();
+    lab.restart();
+    assert_eq!(lab.serial(), serial);
+    assert!(lab.server.logged("journal replayed").is_empty());
+    assert_eq!(lab.records("1.6.e164.arpa.", RecordType::TXT).len(), 1);
+
+    // A change not yet in the file, then the file replaced with a higher serial while enumd is
+    // down: serving the file would silently undo an acknowledged update, so the zone stays out.
+    assert_eq!(
+        lab.nsupdate("update add 2.6.e164.arpa. 60 TXT \"b\"", Some(&k)),
+        "NOERROR"
+    );
+    let _ = lab.server.child.kill();
+    let _ = lab.server.child.wait();
+    let file = lab.dir.join("lab-zones/e.zone");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            &format!(" {serial} 7200"),
+            &format!(" {} 7200", serial + 100),
+        ),
+    )
+    .unwrap();
+    lab.restart();
+    lab.server
+        .wait_for("the refusal", Duration::from_secs(10), || {
+            !lab.server.logged("are not in the zone file").is_empty()
+        });
+    let m = ask(lab.addr(), "e164.arpa.", RecordType::SOA).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[test]
+fn rdata_that_does_not_fit_its_type_is_formerr_and_the_next_update_still_works() {
+    let lab = Lab::new("upd-formerr", "\"127.0.0.1/32\"", "");
+    // An NS whose RDATA has bytes after its name, and an A of 3 octets.
+    for (rtype, rdata) in [
+        (2u16, b"\x02ns\x07example\x00junk".to_vec()),
+        (1, vec![192, 0, 2]),
+    ] {
+        let mut m = vec![0x10, 0x01, 0x28, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+        m.extend_from_slice(b"\x04e164\x04arpa\x00\x00\x06\x00\x01");
+        m.extend_from_slice(b"\x011\x04e164\x04arpa\x00");
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        m.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(&rdata);
+        let answer = exchange(lab.addr(), &m);
+        assert_eq!(answer[3] & 0x0f, 1, "FORMERR for type {rtype}");
+    }
+    let ok = exchange(lab.addr(), &two_record_update(7, 42));
+    assert_eq!(ok[3] & 0x0f, 0);
+    assert_eq!(present(&lab, 42), (true, true));
+}

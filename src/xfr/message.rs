@@ -189,7 +189,15 @@ fn read_rr(msg: &[u8], at: usize) -> Result<(Rr, usize), Malformed> {
 /// RDATA with its names written out whole, for the types whose names a sender may compress
 /// (RFC 3597 §4: the RFC 1035 types, and a few that senders compress anyway); others as sent.
 fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<u8>, Malformed> {
-    // (bytes before the names, how many names, bytes after)
+    let fixed_len = match t {
+        rtype::A => Some(4),
+        rtype::AAAA => Some(16),
+        _ => None,
+    };
+    if fixed_len.is_some_and(|n| !raw.is_empty() && raw.len() != n) {
+        return Err(Malformed("address RDATA of the wrong length"));
+    }
+    // (bytes before the names, how many names)
     let (lead, names) = match t {
         rtype::NS | rtype::CNAME | rtype::PTR | 3 | 4 | 7 | 8 | 9 => (0, 1),
         rtype::SOA => (0, 2),
@@ -215,23 +223,16 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
         out.extend_from_slice(&n);
         at = next;
     }
+    // What follows the names is fixed by the type: nothing but SOA's 20 octets of numbers.
+    let fixed_after = if t == rtype::SOA { 20 } else { 0 };
+    if end - at != fixed_after {
+        return Err(Malformed("RDATA of the wrong length for its type"));
+    }
     out.extend_from_slice(&msg[at..end]);
-    if t == rtype::SOA && out.len() != names_len(&out) + 20 {
-        return Err(Malformed("SOA RDATA of the wrong length"));
+    if out.len() > 65_535 {
+        return Err(Malformed(
+            "RDATA over 65535 octets once its names are written out",
+        ));
     }
     Ok(out)
-}
-
-/// Octets of the two names at the start of SOA RDATA.
-fn names_len(rdata: &[u8]) -> usize {
-    let mut at = 0;
-    for _ in 0..2 {
-        while let Some(&len) = rdata.get(at) {
-            at += 1 + usize::from(len);
-            if len == 0 {
-                break;
-            }
-        }
-    }
-    at
 }

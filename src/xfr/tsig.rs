@@ -301,7 +301,8 @@ pub fn sign_response(response: &mut Vec<u8>, signer: &Signer, error: u16, now: u
         } else {
             now
         },
-        fudge: signer.fudge.clamp(1, 300),
+        // §5.2.3: the request's fudge, echoed.
+        fudge: signer.fudge,
         mac: Vec::new(),
         original_id: u16::from_be_bytes([response[0], response[1]]),
         error,

@@ -6,8 +6,11 @@
 //! Each entry is `[length u32][CRC-32 of the payload u32][payload]`; a crash mid-write leaves
 //! at most one entry cut short or with a wrong checksum, at the end of the file. Opening finds
 //! it, warns, and cuts the file back to the last whole entry: everything acknowledged before
-//! it is kept. A bad entry with good ones after it is not a torn write but damage, and the
-//! journal refuses to open rather than guess.
+//! it is kept. A bad entry is taken for a torn write only if it reaches the end of the file;
+//! anywhere else it is damage, and the journal refuses to open rather than guess.
+//!
+//! An entry from serial S to S with no records is a marker: the zone file holds serial S. It
+//! is written after each flush, so a restart knows which entries the file already has.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -21,12 +24,27 @@ const MAGIC: &[u8; 12] = b"enumd-jnl-1\n";
 /// reload of a changed file may be large, but not this large.
 const MAX_ENTRY: u32 = 1 << 30;
 
-/// One journal entry: the change from serial `from` to serial `to`.
+/// One journal entry: the change from serial `from` to serial `to`, or a marker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub from: u32,
     pub to: u32,
     pub change: ChangeSet,
+}
+
+impl Entry {
+    /// The marker saying the zone file holds `serial`.
+    pub fn flushed(serial: u32) -> Self {
+        Self {
+            from: serial,
+            to: serial,
+            change: ChangeSet::default(),
+        }
+    }
+
+    pub fn is_marker(&self) -> bool {
+        self.from == self.to && self.change == ChangeSet::default()
+    }
 }
 
 /// An open journal, positioned at its end.
@@ -88,11 +106,14 @@ impl Journal {
                     at = next;
                 }
                 Err(why) => {
-                    if later_entry_exists(&bytes, at) {
+                    if !reaches_end(&bytes, at) {
                         return Err(format!(
-                            "{shown}: entry at byte {at} is damaged ({why}) and whole entries follow it: not a torn write; restore the journal or move it away (its changes are then lost)"
+                            "{shown}: entry at byte {at} is damaged ({why}) and does not end the file: not a torn write; restore the journal or move it away (its changes are then lost)"
                         ));
                     }
+                    // Kept aside, not destroyed: what was cut can still be looked at.
+                    let aside = path.with_extension("jnl.torn");
+                    let _ = std::fs::write(&aside, &bytes[at..]);
                     let cut = (bytes.len() - at) as u64;
                     file.set_len(at as u64)
                         .and_then(|()| file.sync_all())
@@ -164,14 +185,24 @@ impl Journal {
         for e in keep {
             encode_entry(e, &mut buf);
         }
-        write_durably(&tmp, &buf, &self.path)?;
-        self.file = OpenOptions::new()
+        let shown = tmp.display();
+        let mut f = OpenOptions::new()
             .read(true)
             .append(true)
-            .open(&self.path)
-            .map_err(|e| format!("{}: cannot open: {e}", self.path.display()))?;
+            .create(true)
+            .truncate(false)
+            .open(&tmp)
+            .map_err(|e| format!("{shown}: cannot create: {e}"))?;
+        f.set_len(0)
+            .and_then(|()| f.write_all(&buf))
+            .and_then(|()| f.sync_all())
+            .map_err(|e| format!("{shown}: cannot write: {e}"))?;
+        // The handle stays on the new file through the rename: appends can never go to the
+        // old one, whatever happens after.
+        std::fs::rename(&tmp, &self.path).map_err(|e| format!("{shown}: cannot rename: {e}"))?;
+        self.file = f;
         self.len = buf.len() as u64;
-        Ok(())
+        sync_dir(&self.path)
     }
 }
 
@@ -316,19 +347,14 @@ fn decode_payload(p: &[u8]) -> Option<Entry> {
     })
 }
 
-/// Whether a whole, checksummed entry starts after a bad one at `at`: then the bad one is
-/// damage in the middle, not a write cut short at the end. Looks where the bad entry says it
-/// ends and within the next 64 KiB (a damaged length field), no further: a torn tail is one
-/// entry, and the scan must stay cheap on a large journal.
-fn later_entry_exists(bytes: &[u8], at: usize) -> bool {
-    let claimed = bytes
-        .get(at..at + 4)
-        .map(|h| at + 8 + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize);
-    if claimed.is_some_and(|end| end < bytes.len() && read_entry(bytes, end).is_ok()) {
-        return true;
+/// Whether the bad entry at `at` reaches the end of the file: its header cut short, or its
+/// announced length at or past the end. Only such an entry can be a write cut short by a
+/// crash; every entry before it was whole and synced before the next was written.
+fn reaches_end(bytes: &[u8], at: usize) -> bool {
+    match bytes.get(at..at + 4) {
+        None => true,
+        Some(h) => at + 8 + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize >= bytes.len(),
     }
-    let window = bytes.len().min(at + (64 << 10));
-    (at + 1..window.saturating_sub(8)).any(|k| read_entry(bytes, k).is_ok())
 }
 
 #[cfg(test)]
@@ -402,7 +428,7 @@ mod tests {
         bad[MAGIC.len() + 12] ^= 1;
         std::fs::write(&path, &bad).unwrap();
         let err = Journal::open(&path).err().unwrap();
-        assert!(err.contains("whole entries follow it"), "{err}");
+        assert!(err.contains("does not end the file"), "{err}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -1296,7 +1296,7 @@ type Form<'a> = (&'a [u8], bool);
 
 /// The fewest octets RDATA of `len` bytes as stored can take in a response: the names of the
 /// RFC 1035 types the encoder compresses may become 2-byte pointers.
-fn rdata_wire_min(t: u16, len: usize) -> usize {
+pub(crate) fn rdata_wire_min(t: u16, len: usize) -> usize {
     let fixed = match t {
         rtype::NS | rtype::CNAME | rtype::PTR => 2,
         rtype::MX => 2 + 2,
@@ -1308,7 +1308,7 @@ fn rdata_wire_min(t: u16, len: usize) -> usize {
 
 /// The smallest response: a 12-byte header, the question's type and class, and its name (added
 /// where it is known).
-const HEADER_AND_QUESTION_MIN: usize = 12 + 4;
+pub(crate) const HEADER_AND_QUESTION_MIN: usize = 12 + 4;
 
 /// An index into one of the zone's arrays. Each holds at most twice `Ceilings::records` entries
 /// (the node arena is checked on its own), so the index fits below `u32::MAX`, which is
