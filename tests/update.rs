@@ -165,46 +165,30 @@ fn rfc2136_every_prerequisite_and_update_kind_answers_its_rcode_over_nsupdate() 
     let key = good_key();
     let k = Some(key.as_str());
     let s0 = lab.serial();
-    // §2.4.4 / §2.4.5: name in use, name not in use.
-    assert_eq!(
-        lab.nsupdate("prereq yxdomain 3.2.1.e164.arpa.", k),
-        "NOERROR"
-    );
-    assert_eq!(
-        lab.nsupdate("prereq yxdomain 7.7.7.e164.arpa.", k),
-        "NXDOMAIN"
-    );
-    assert_eq!(
-        lab.nsupdate("prereq nxdomain 3.2.1.e164.arpa.", k),
-        "YXDOMAIN"
-    );
-    // An empty non-terminal is not a name in use: it holds no RR (RFC 2136 §2.4.4).
-    assert_eq!(
-        lab.nsupdate("prereq yxdomain 2.1.e164.arpa.", k),
-        "NXDOMAIN"
-    );
-    // §2.4.1 / §2.4.3: RRset exists (value-independent), does not exist.
-    assert_eq!(
-        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. TXT", k),
-        "NOERROR"
-    );
-    assert_eq!(
-        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. A", k),
-        "NXRRSET"
-    );
-    assert_eq!(
-        lab.nsupdate("prereq nxrrset 3.2.1.e164.arpa. TXT", k),
-        "YXRRSET"
-    );
-    // §2.4.2: RRset exists, value-dependent: the whole RRset, no more, no less.
-    assert_eq!(
-        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. IN TXT \"subscriber\"", k),
-        "NOERROR"
-    );
-    assert_eq!(
-        lab.nsupdate("prereq yxrrset 3.2.1.e164.arpa. IN TXT \"someone else\"", k),
-        "NXRRSET"
-    );
+    // Every prerequisite kind, met and not, with the RCODE RFC 2136 §3.2 gives it.
+    for (prereq, want) in [
+        // §2.4.4 / §2.4.5: name in use, name not in use.
+        ("prereq yxdomain 3.2.1.e164.arpa.", "NOERROR"),
+        ("prereq yxdomain 7.7.7.e164.arpa.", "NXDOMAIN"),
+        ("prereq nxdomain 3.2.1.e164.arpa.", "YXDOMAIN"),
+        // An empty non-terminal is not a name in use: it holds no RR (§2.4.4).
+        ("prereq yxdomain 2.1.e164.arpa.", "NXDOMAIN"),
+        // §2.4.1 / §2.4.3: RRset exists (value-independent), does not exist.
+        ("prereq yxrrset 3.2.1.e164.arpa. TXT", "NOERROR"),
+        ("prereq yxrrset 3.2.1.e164.arpa. A", "NXRRSET"),
+        ("prereq nxrrset 3.2.1.e164.arpa. TXT", "YXRRSET"),
+        // §2.4.2: RRset exists, value-dependent: the whole RRset, no more, no less.
+        (
+            "prereq yxrrset 3.2.1.e164.arpa. IN TXT \"subscriber\"",
+            "NOERROR",
+        ),
+        (
+            "prereq yxrrset 3.2.1.e164.arpa. IN TXT \"someone else\"",
+            "NXRRSET",
+        ),
+    ] {
+        assert_eq!(lab.nsupdate(prereq, k), want, "{prereq}");
+    }
     // A failed prerequisite changes nothing, however many updates follow it.
     assert_eq!(
         lab.nsupdate(
