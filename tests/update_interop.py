@@ -19,7 +19,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,29 +35,11 @@ import dns.update
 import dns.zone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
+from differ import free_ports  # noqa: E402
 APEX = "e164.arpa."
 SECRET = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g=="
 KEYRING = dns.tsigkeyring.from_text({"provisioning.": ("hmac-sha256", SECRET)})
-
-
-def free_ports(n):
-    """Ports free for both TCP and UDP on 127.0.0.1 (each server binds both)."""
-    socks, ports = [], []
-    while len(ports) < n:
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            t.close()
-            continue
-        socks += [t, u]
-        ports.append(port)
-    for s in socks:
-        s.close()
-    return ports
 
 
 def naptr(rng, number):
@@ -218,7 +199,10 @@ def main():
     procs = []
     try:
         text, numbers = make_zone(rng)
-        knot_port, enumd_port = free_ports(2)
+        ports = free_ports(2)
+        if len(ports) < 2:
+            sys.exit("update-interop: no two free ports on 127.0.0.1")
+        knot_port, enumd_port = ports
         kdir, edir = os.path.join(tmp, "knot"), os.path.join(tmp, "enumd")
         os.makedirs(os.path.join(kdir, "db"))
         os.makedirs(edir)

@@ -401,11 +401,12 @@ def cmd_compare(args):
 # ---------------------------------------------------------------------------------------------
 # helpers for tests/interop.sh
 
-def cmd_free_ports(args):
-    """Ports free for both UDP and TCP on 127.0.0.1 (the OS picks; we check the other protocol)."""
+def free_ports(count):
+    """`count` ports free for both UDP and TCP on 127.0.0.1 (the OS picks; we check the other
+    protocol), or fewer if 100 tries do not find them."""
     ports, held = [], []
     for _ in range(100):  # bounded
-        if len(ports) == args.count:
+        if len(ports) == count:
             break
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind(("127.0.0.1", 0))
@@ -421,6 +422,12 @@ def cmd_free_ports(args):
         ports.append(port)
     for s in held:
         s.close()
+    return ports
+
+
+def cmd_free_ports(args):
+    """Ports free for both UDP and TCP on 127.0.0.1, printed on one line."""
+    ports = free_ports(args.count)
     if len(ports) < args.count:
         print("free-ports: could not find free ports", file=sys.stderr)
         return 1
