@@ -28,6 +28,7 @@ use enumd::rdata::rtype;
 use enumd::record::{Pos, Record};
 use enumd::wire::{Limits, Transport, respond};
 use enumd::zone::change::{ChangeSet, Rr as ChangeRr};
+use enumd::zone::diff::{self, Outcome};
 use enumd::zone::{Zone, ZoneBuilder};
 use enumd::zonefile;
 
@@ -1256,6 +1257,133 @@ fn what_enumd_prints_it_reads_back_the_same() {
         }
         Ok(())
     });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+static FILE_DIFFS: AtomicUsize = AtomicUsize::new(0);
+static FILES_REFUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// A zone file changed from a loaded version, compared with it by [`diff::from_file`]: the
+/// version the difference makes holds, record for record, what a fresh load of the same file
+/// holds, and answers as the model of the file's records; a file the load refuses is left to
+/// the whole load, which lists its errors.
+fn check_file_difference(
+    apex: usize,
+    specs: &[Spec],
+    (added_specs, seed): &Step,
+    path: &Path,
+) -> Result<(), TestCaseError> {
+    let apex = parse_apex(apex);
+    let recs = materialize(specs, &apex);
+    let model = Model::new(&recs, &apex);
+    if !model.refusal().is_empty() {
+        return Ok(());
+    }
+    let salt = specs[0].salt;
+    let (zone, errors) = build(&recs, &apex, chunk_nodes(salt));
+    let current = zone.ok_or_else(|| TestCaseError::fail(format!("refused: {errors:?}")))?;
+    // The file: the loaded records less some, some with another TTL, some twice, new ones
+    // added, the serial raised; in the order loaded, reversed or shuffled.
+    let minimum = 60 + u32::try_from(specs.len()).unwrap();
+    let mut lines = vec![Rec {
+        owner: apex.clone(),
+        rtype: rtype::SOA,
+        ttl: 3600,
+        rdata: soa_rdata(2, minimum),
+    }];
+    for (i, mut r) in records_of(&model).into_iter().enumerate() {
+        if r.rtype == rtype::SOA && r.owner == apex {
+            continue;
+        }
+        match seed.rotate_left(u32::try_from(i % 64).unwrap()) & 7 {
+            0 => continue,
+            1 => r.ttl += 1,
+            2 => lines.push(r.clone()),
+            _ => {}
+        }
+        lines.push(r);
+    }
+    lines.extend(materialize(added_specs, &apex).into_iter().skip(1));
+    match seed % 3 {
+        0 => {}
+        1 => lines.reverse(),
+        _ => {
+            let mut s = *seed;
+            for i in (1..lines.len()).rev() {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                lines.swap(i, usize::try_from(s >> 33).unwrap() % (i + 1));
+            }
+        }
+    }
+    let text: String = lines.iter().map(|r| zone_line(r) + "\n").collect();
+    std::fs::write(path, &text).unwrap();
+
+    let fresh = Zone::load(&apex, path, false, usize::MAX);
+    let found = diff::from_file(&current, path, false, usize::MAX)
+        .map_err(|f| TestCaseError::fail(format!("compare failed: {:?}", f.problems)))?;
+    let sorted = |zone: &Zone| {
+        let mut v = zone.records();
+        v.sort();
+        v
+    };
+    match (fresh, found) {
+        (Ok(fresh), Outcome::Changed(found)) => {
+            FILE_DIFFS.fetch_add(1, Ordering::Relaxed);
+            prop_assert_eq!(sorted(&found.next), sorted(&fresh));
+            prop_assert_eq!(found.next.stats.records, fresh.stats.records);
+            prop_assert_eq!(found.next.stats.names, fresh.stats.names);
+            prop_assert_eq!(found.next.stats.numbers, fresh.stats.numbers);
+            prop_assert_eq!(found.next.serial, 2);
+            let applied = current
+                .apply(&found.change)
+                .map_err(|e| TestCaseError::fail(format!("the change does not apply: {e}")))?;
+            prop_assert_eq!(sorted(&applied), sorted(&fresh));
+            let file_model = Model::new(&lines, &apex);
+            prop_assert!(file_model.refusal().is_empty());
+            check_answers(found.next, &file_model, salt ^ 2, false).map(drop)
+        }
+        (Err(_), Outcome::Whole) => {
+            FILES_REFUSED.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        (Ok(_), Outcome::Whole) => Err(TestCaseError::fail(
+            "a file that loads was left to a whole load",
+        )),
+        (Err(f), Outcome::Changed(_)) => Err(TestCaseError::fail(format!(
+            "took a difference from a file the load refuses: {:?}",
+            f.problems
+        ))),
+    }
+}
+
+#[test]
+fn a_changed_file_reloaded_by_difference_holds_what_a_fresh_load_of_it_holds() {
+    let mut config = config();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = CASES / 2;
+    }
+    let mut runner = TestRunner::new(config);
+    let dir = common::temp_dir("prop-diff");
+    let path = dir.join("d.zone");
+    let started = std::time::Instant::now();
+    let cases = (
+        0..APEXES.len(),
+        prop::collection::vec(spec(), 1..16),
+        (prop::collection::vec(spec(), 0..6), any::<u64>()),
+    );
+    let result = runner.run(&cases, |(apex, specs, step)| {
+        check_file_difference(apex, &specs, &step, &path)
+    });
+    eprintln!(
+        "{} cases in {:.1?} (seed {:?}): {} files reloaded by difference as a fresh load of them, {} refused as a load refuses them",
+        runner.config().cases,
+        started.elapsed(),
+        runner.config().rng_seed,
+        FILE_DIFFS.load(Ordering::Relaxed),
+        FILES_REFUSED.load(Ordering::Relaxed),
+    );
     if let Err(e) = result {
         panic!("{e}");
     }

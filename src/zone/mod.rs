@@ -10,6 +10,7 @@
 //! the chunks a change touches and shares every other one with the version before.
 
 pub mod change;
+pub mod diff;
 pub mod journal;
 
 use std::collections::HashMap;
@@ -410,14 +411,25 @@ impl Zone {
 
     /// Finds a name exactly, ignoring cuts and wildcards (for glue and CNAME targets).
     pub fn find_exact(&self, lower_name: &[u8]) -> Option<NodeRef<'_>> {
-        let offsets = name::label_offsets(lower_name);
+        // On the stack: a reload by difference looks up every record of the file.
+        let mut offsets = [0u8; 128];
+        let mut count = 0;
+        let mut pos = 0;
+        while let Some(&len) = lower_name.get(pos) {
+            if len == 0 || count == offsets.len() || pos > 255 {
+                break;
+            }
+            offsets[count] = u8::try_from(pos).ok()?;
+            count += 1;
+            pos += 1 + len as usize;
+        }
         let apex_labels = name::label_count(&self.apex);
-        if offsets.len() < apex_labels || !name::is_at_or_below(lower_name, &self.apex) {
+        if count < apex_labels || !name::is_at_or_below(lower_name, &self.apex) {
             return None;
         }
         let mut node = self.apex_node();
-        for depth in (0..offsets.len() - apex_labels).rev() {
-            let at = offsets[depth];
+        for depth in (0..count - apex_labels).rev() {
+            let at = usize::from(offsets[depth]);
             let len = lower_name[at] as usize;
             node = self.child(node, &lower_name[at + 1..at + 1 + len], &lower_name[at..])?;
         }
@@ -810,7 +822,23 @@ impl ZoneBuilder {
     /// Builds the zone, or returns every zone-level error found.
     /// `soa_explained`: an earlier error already accounts for a missing SOA, so it is not
     /// reported again.
-    pub fn finish(mut self, file: &Pos, soa_explained: bool) -> (Option<Zone>, Report) {
+    pub fn finish(self, file: &Pos, soa_explained: bool) -> (Option<Zone>, Report) {
+        let (zone, checks) = self.build(file, soa_explained);
+        match zone {
+            Some(zone) => {
+                let report = checks.run(&zone);
+                let zone = (!report.has_errors()).then_some(zone);
+                (zone, report)
+            }
+            None => (None, checks.report),
+        }
+    }
+
+    /// Builds the zone from what was added, with every check of a single name and its RRsets;
+    /// the checks that follow chains across names are left to run on the zone they end up in
+    /// (this one, or the serving version a reload by difference changes). The zone is None
+    /// only when it cannot be built at all; with errors in the report it must not be served.
+    pub fn build(mut self, file: &Pos, soa_explained: bool) -> (Option<Zone>, CrossChecks) {
         self.trie_records
             .sort_unstable_by_key(|(key, r)| (*key, r.rtype, r.rdata, r.line));
         self.side_records
@@ -880,7 +908,7 @@ impl ZoneBuilder {
                 self.ceilings.nodes
             );
             self.report.push(ZoneError::error(file.clone(), reason));
-            return (None, self.report);
+            return (None, self.cross_checks());
         }
         store.pool = std::mem::take(&mut self.pool);
         self.interned = HashTable::new();
@@ -930,17 +958,39 @@ impl ZoneBuilder {
         zone.stats = zone.count();
         debug_assert_eq!(zone.stats.numbers, numbers);
         debug_assert_eq!(zone.stats.records, self.records);
+        (usable.then_some(zone), self.cross_checks())
+    }
 
+    fn cross_checks(self) -> CrossChecks {
+        CrossChecks {
+            report: self.report,
+            non_terminals: self.non_terminals,
+            cnames: self.cnames,
+        }
+    }
+}
+
+/// What a built zone still has to be checked for: the chains of its non-terminal NAPTRs and
+/// CNAMEs, followed through the zone they are served from.
+pub struct CrossChecks {
+    /// Everything found so far.
+    pub report: Report,
+    non_terminals: Vec<NonTerminal>,
+    cnames: Vec<(Vec<u8>, Pos)>,
+}
+
+impl CrossChecks {
+    /// Follows the chains through `zone`, adding what is found to the report.
+    pub fn run(mut self, zone: &Zone) -> Report {
         // Non-terminal chains, followed the way a client would resolve them.
         for nt in std::mem::take(&mut self.non_terminals) {
-            let naptrs = |n: &[u8]| lookup::naptrs_at(&zone, n);
+            let naptrs = |n: &[u8]| lookup::naptrs_at(zone, n);
             if let Some(f) = validate::check_chain(&nt.owner, &nt.target, &naptrs) {
                 self.report.push_finding(nt.pos, &nt.owner, &nt.rdata, &f);
             }
         }
-        self.check_cname_chains(&zone);
-        let zone = (usable && !self.report.has_errors()).then_some(zone);
-        (zone, self.report)
+        self.check_cname_chains(zone);
+        self.report
     }
 
     /// Follows every CNAME chain as answers will: a loop is answered with each CNAME once, a
@@ -990,7 +1040,9 @@ impl ZoneBuilder {
             }
         }
     }
+}
 
+impl ZoneBuilder {
     /// Turns one name's records (sorted by type, then RDATA) into RRsets and a data list,
     /// checking RFC 1034 §3.6.2 (CNAME stands alone) and the place of SOA.
     fn make_list(
@@ -1442,7 +1494,7 @@ impl Report {
         &self.listed
     }
 
-    fn has_errors(&self) -> bool {
+    pub fn has_errors(&self) -> bool {
         self.errors > 0
     }
 
