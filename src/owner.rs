@@ -27,6 +27,7 @@ use crate::xfr::tsig::{self, Verdict};
 use crate::xfr::update::{self, rcode, serial_gt};
 use crate::zone::Zone;
 use crate::zone::change::{ChangeSet, difference};
+use crate::zone::diff::{self, Outcome};
 use crate::zone::journal::{Entry, Journal, write_durably_with};
 use crate::zonefile;
 
@@ -203,26 +204,25 @@ impl Owner {
         wait.max(Duration::from_millis(10))
     }
 
-    /// Reloads changed zone files (or all, SIGHUP). Zones that accept updates apply the file's
-    /// difference from the serving version as a change, journaled like an update.
+    /// Reloads changed zone files (or all, SIGHUP). A zone already serving takes the file's
+    /// difference from the serving version as a change, journaled like an update; one that
+    /// never loaded is loaded whole.
     fn reload(&mut self, all: bool) -> bool {
         let mut changed = false;
         for i in 0..self.config.zones.len() {
             if !all && !self.zones.is_stale(i) {
                 continue;
             }
-            if self.live[i].is_some() && self.zones.zone(i).is_some() {
+            if !all {
+                info!(zone = %self.config.zones[i].apex, "zone file changed, reloading");
+            }
+            if self.zones.zone(i).is_some() {
                 changed |= self.reload_by_difference(i);
             } else {
-                if !all {
-                    info!(zone = %self.config.zones[i].apex, "zone file changed, reloading");
-                }
                 let zones = &mut self.zones;
                 changed |= at_low_priority(|| zones.reload_zone(i));
-                if self.zones.zone(i).is_some()
-                    && self.config.zones[i].update_policy != crate::config::UpdatePolicy::default()
-                {
-                    // Loaded at last: its journal is replayed onto it now.
+                if self.zones.zone(i).is_some() {
+                    // Loaded at last: its journal is opened (and replayed onto it) now.
                     self.live[i] = None;
                     self.live[i] = open_live(&self.config, &mut self.zones, i);
                 }
@@ -231,9 +231,10 @@ impl Owner {
         changed
     }
 
-    /// BIND's `ixfr-from-differences`: the changed file's records against the serving version's,
-    /// applied as one change set. Refused, with the old version serving, when updates are not yet
-    /// written to the file (the file is enumd's while it takes updates) or the serial did not rise.
+    /// BIND's `ixfr-from-differences`: the changed file's difference from the serving version
+    /// (see [`diff`]), applied as one change set that shares everything else. Refused, with
+    /// the old version serving, when updates are not yet written to the file (the file is
+    /// enumd's while it takes updates) or the serial did not rise.
     fn reload_by_difference(&mut self, i: usize) -> bool {
         let zc = self.config.zones[i].clone();
         let file = zc.file.clone();
@@ -250,61 +251,51 @@ impl Owner {
             self.zones.restamp(i, &[file]);
             return false;
         }
-        let new = match at_low_priority(|| reload::load_zone(&zc)) {
-            Ok(z) => z,
-            Err(failure) => {
-                for e in &failure.problems {
-                    error!("{e}");
-                }
-                error!(zone = %zc.apex, errors = failure.errors, "zone not reloaded; the previous version keeps serving");
-                self.zones.restamp(i, &failure.files);
-                return false;
-            }
+        let started = Instant::now();
+        let zones = &mut self.zones;
+        let found = at_low_priority(|| zones.read_zone(i, |zc| file_difference(&current, zc)));
+        let Some((change, next, names)) = found else {
+            return false;
         };
-        self.zones.restamp(i, &new.files);
-        if !serial_gt(new.serial, current.serial) {
-            if new.serial != current.serial || difference(&current, &new) != ChangeSet::default() {
-                error!(
-                    zone = %zc.apex,
-                    "{}: serial {} is not above the serving {} (RFC 1982): not reloaded, the old version keeps serving; raise the serial",
-                    file.display(),
-                    new.serial,
-                    current.serial
-                );
-            }
+        if change == ChangeSet::default() {
             return false;
         }
-        let change = difference(&current, &new);
-        drop(new);
-        let next = match current.apply(&change) {
-            Ok(n) => n,
-            Err(e) => {
-                error!(zone = %zc.apex, "the file's difference does not apply ({e}); not reloaded");
-                return false;
-            }
-        };
+        if !serial_gt(next.serial, current.serial) {
+            error!(
+                zone = %zc.apex,
+                "{}: serial {} is not above the serving {} (RFC 1982): not reloaded, the old version keeps serving; raise the serial",
+                file.display(),
+                next.serial,
+                current.serial
+            );
+            return false;
+        }
         let entry = Entry {
             from: current.serial,
             to: next.serial,
             change,
         };
-        let Some(live) = self.live[i].as_mut() else {
-            return false;
-        };
-        // The change, and that the file holds its result.
-        let written = [entry.clone(), Entry::flushed(next.serial)];
-        if let Err(e) = live.journal.append(&written) {
-            error!(zone = %zc.apex, "{e}; not reloaded, the old version keeps serving");
-            return false;
+        if let Some(live) = self.live[i].as_mut() {
+            // The change, and that the file holds its result.
+            let written = [entry.clone(), Entry::flushed(next.serial)];
+            if let Err(e) = live.journal.append(&written) {
+                error!(zone = %zc.apex, "{e}; not reloaded, the old version keeps serving");
+                return false;
+            }
+            if live.journal.len() > zc.journal_max_bytes {
+                compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
+            }
         }
         info!(
             zone = %zc.apex,
             serial = next.serial,
+            names,
             removed = entry.change.removed.len(),
             added = entry.change.added.len(),
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "zone reloaded by difference"
         );
-        self.zones.set_zone(i, Arc::new(next));
+        self.zones.set_zone(i, next);
         true
     }
 
@@ -672,6 +663,43 @@ fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
         live.dirty_since = Some(Instant::now());
     }
     Some(live)
+}
+
+/// A reload's change, the version it makes, and how many names it changed.
+type FromFile = (ChangeSet, Arc<Zone>, usize);
+
+/// The version zone file `zc` makes of `current`, the change between them and how many names
+/// changed, with the files read. A file changed in most of its names is loaded whole and
+/// compared record by record: memory then peaks as for a whole reload.
+fn file_difference(
+    current: &Zone,
+    zc: &crate::config::ZoneConfig,
+) -> Result<(FromFile, Vec<PathBuf>), crate::zone::LoadFailure> {
+    match diff::from_file(current, &zc.file, zc.strict, zc.max_records)? {
+        Outcome::Changed(found) => {
+            for w in &found.warnings {
+                warn!("{w}");
+            }
+            if found.unlisted_warnings > 0 {
+                warn!(zone = %zc.apex, "… and {} more warnings not listed", found.unlisted_warnings);
+            }
+            let diff::FileChange {
+                change,
+                next,
+                files,
+                changed_names,
+                ..
+            } = *found;
+            Ok(((change, Arc::new(next), changed_names), files))
+        }
+        Outcome::Whole => {
+            let new = reload::load_zone(zc)?;
+            let change = difference(current, &new);
+            let names = new.stats.names;
+            let files = new.files.clone();
+            Ok(((change, new, names), files))
+        }
+    }
 }
 
 /// Runs `f` on a thread of its own at nice 19 and waits for it: a zone load or write sharing a

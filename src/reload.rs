@@ -149,15 +149,38 @@ impl ZoneSet {
 
     /// Rebuilds zone `i`; on failure the old version stays. Returns true if it changed.
     pub fn reload_zone(&mut self, i: usize) -> bool {
+        let loaded = self.read_zone(i, |zc| {
+            load_zone(zc).map(|zone| {
+                let files = zone.files.clone();
+                (zone, files)
+            })
+        });
+        match loaded {
+            Some(zone) => {
+                self.loaded[i] = Some(zone);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Reads zone `i`'s files with `read`, which returns what it made of them and every file
+    /// it read. Those are watched as they were before the read, so a write during it triggers
+    /// another reload. A failure is logged, and what it read is watched as well as the old
+    /// version's files, so that fixing a file it newly includes reloads too.
+    pub fn read_zone<R>(
+        &mut self,
+        i: usize,
+        read: impl FnOnce(&ZoneConfig) -> Result<(R, Vec<PathBuf>), LoadFailure>,
+    ) -> Option<R> {
         let zc = &self.config[i];
-        // Stamp before reading, so a write during the load triggers another reload.
         let mut files = vec![zc.file.clone()];
         if let Some(old) = &self.loaded[i] {
             files.extend(old.files.iter().cloned());
         }
         let before: HashMap<PathBuf, Option<Stamp>> =
             files.iter().map(|f| (f.clone(), stamp(f))).collect();
-        // Files first seen in this load are stamped now: a change from here on reloads.
+        // Files first seen in this read are stamped now: a change from here on reloads.
         let stamps_of = |read: &[PathBuf]| -> Vec<(PathBuf, Option<Stamp>)> {
             read.iter()
                 .map(|f| {
@@ -168,16 +191,13 @@ impl ZoneSet {
                 })
                 .collect()
         };
-        match load_zone(zc) {
-            Ok(zone) => {
-                self.stamps[i] = stamps_of(&zone.files);
-                self.loaded[i] = Some(zone);
-                true
+        match read(zc) {
+            Ok((made, files)) => {
+                self.stamps[i] = stamps_of(&files);
+                Some(made)
             }
             Err(failure) => {
                 log_failure(zc, &failure, self.loaded[i].is_some());
-                // Watch what this load read as well as the old version's files, so that
-                // fixing a file it newly includes reloads too.
                 let mut watched = stamps_of(&failure.files);
                 let read: HashSet<&PathBuf> = failure.files.iter().collect();
                 watched.extend(
@@ -187,7 +207,7 @@ impl ZoneSet {
                         .map(|(f, s)| (f.clone(), *s)),
                 );
                 self.stamps[i] = watched;
-                false
+                None
             }
         }
     }

@@ -173,6 +173,10 @@ fn watched_file_change_is_picked_up_without_a_signal() {
     server.wait_for("the watched change", WAIT, || {
         server.serial("e164.arpa.") == Some(1001)
     });
+    // Applied as its difference from the serving version, not loaded whole.
+    server.wait_for("the log line", WAIT, || {
+        !server.logged("zone reloaded by difference").is_empty()
+    });
 }
 
 #[test]
