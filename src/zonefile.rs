@@ -77,7 +77,21 @@ pub fn parse_file(
     on_record: &mut dyn FnMut(&Record<'_>),
     on_error: &mut dyn FnMut(ZoneError),
 ) -> Parsed {
+    parse_file_for(path, origin, &|_| true, on_record, on_error)
+}
+
+/// [`parse_file`], but the RDATA of records whose owner `wanted` refuses is not parsed and
+/// they are not handed over (their owner and TTL still count for the records after them): a
+/// second read that needs only some names skips most of the work.
+pub fn parse_file_for(
+    path: &Path,
+    origin: &[u8],
+    wanted: &dyn Fn(&[u8]) -> bool,
+    on_record: &mut dyn FnMut(&Record<'_>),
+    on_error: &mut dyn FnMut(ZoneError),
+) -> Parsed {
     let mut parser = Parser {
+        wanted,
         origin: origin.to_vec(),
         default_ttl: None,
         last_ttl: None,
@@ -95,6 +109,7 @@ pub fn parse_file(
 }
 
 struct Parser<'cb> {
+    wanted: &'cb dyn Fn(&[u8]) -> bool,
     origin: Vec<u8>,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
@@ -322,6 +337,9 @@ impl Parser<'_> {
             return Err(format!("TTL {ttl} is over 2147483647 (RFC 2181 §8)"));
         }
         self.last_ttl = Some(ttl);
+        if !(self.wanted)(self.last_owner.as_deref().unwrap_or(name::ROOT)) {
+            return Ok(());
+        }
         self.rdata.clear();
         let args: Vec<&[u8]> = (i..n).map(|k| lx.token(k)).collect();
         let quoted: Vec<bool> = (i..n).map(|k| lx.tokens[k].quoted).collect();

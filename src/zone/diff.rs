@@ -6,8 +6,8 @@
 //! serving version and ticked off there (one byte per trie node, which of its name's first 8
 //! records the file holds); a record not found, or found with another TTL, makes its owner a
 //! changed name. Names the file no longer fully holds are found by walking the version for
-//! records left unticked. The second pass hands the records of the changed names, and only
-//! those, to a [`ZoneBuilder`]: so the new data of a changed name is what a load makes of it,
+//! records left unticked. The second pass parses the records of the changed names, and only
+//! those (the rest is read but its RDATA is not parsed), into a [`ZoneBuilder`]: so the new data of a changed name is what a load makes of it,
 //! with every check a load makes (ENUM rules, one TTL per RRset, CNAME rules). The difference of those names is applied to the serving version, and
 //! the checks that follow chains across names run on the result. Memory beyond the serving
 //! version is the tick bytes and the changed names. A file that changed in most of its names
@@ -91,14 +91,11 @@ pub fn from_file(
     // The changed names as a load makes them.
     let mut builder = ZoneBuilder::new(&current.apex, strict);
     builder.ceilings.records = builder.ceilings.records.min(max_records);
-    zonefile::parse_file(
+    zonefile::parse_file_for(
         path,
         &current.apex,
-        &mut |r| {
-            if changed.contains(r.owner) {
-                builder.add(r);
-            }
-        },
+        &|owner| changed.contains(owner),
+        &mut |r| builder.add(r),
         &mut |_| {},
     );
     if versions(&files) != read {
