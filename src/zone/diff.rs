@@ -7,12 +7,13 @@
 //! records the file holds); a record not found, or found with another TTL, makes its owner a
 //! changed name. Names the file no longer fully holds are found by walking the version for
 //! records left unticked. The second pass parses the records of the changed names, and only
-//! those (the rest is read but its RDATA is not parsed), into a [`ZoneBuilder`]: so the new data of a changed name is what a load makes of it,
-//! with every check a load makes (ENUM rules, one TTL per RRset, CNAME rules). The difference of those names is applied to the serving version, and
-//! the checks that follow chains across names run on the result. Memory beyond the serving
-//! version is the tick bytes and the changed names. A file that changed in most of its names
-//! is cheaper to load whole, and a file with errors is loaded whole to list them all as
-//! `enumd check` does: [`Outcome::Whole`] says so.
+//! those (the rest is read but its RDATA is not parsed), into a [`ZoneBuilder`]: so the new
+//! data of a changed name is what a load makes of it, with every check a load makes (ENUM
+//! rules, one TTL per RRset, CNAME rules). The difference of those names is applied to the
+//! serving version, and the checks that follow chains across names run on the result. Memory
+//! beyond the serving version is the tick bytes and the changed names. A file that changed in
+//! most of its names is cheaper to load whole, and a file with errors is loaded whole to list
+//! them all as `enumd check` does: [`Outcome::Whole`] says so.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
