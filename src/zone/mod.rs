@@ -233,11 +233,7 @@ impl Zone {
     ) -> Result<Self, LoadFailure> {
         let mut builder = ZoneBuilder::new(apex, strict);
         builder.ceilings.records = builder.ceilings.records.min(max_records);
-        let mut parse_report = Report::new(strict);
-        let parsed =
-            zonefile::parse_file(path, apex, &mut |record| builder.add(record), &mut |e| {
-                parse_report.push(e)
-            });
+        let (parsed, parse_report) = parse_into(path, apex, strict, &mut builder);
         let files = parsed.files;
         let file_pos = Pos {
             file: path.into(),
@@ -1524,6 +1520,92 @@ impl Report {
         }
         (self.listed, unlisted_warnings)
     }
+}
+
+/// Records parsed and waiting for the builder, owned: a batch's names and RDATA in one buffer.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Owner end and RDATA end in `bytes` (each starts where the one before ends), TTL, type,
+    /// where it was read.
+    records: Vec<(usize, usize, u32, u16, Pos)>,
+}
+
+impl Batch {
+    /// Records parsed ahead of the builder at most, in batches of this many, two batches deep:
+    /// enough to keep both threads busy, little enough to stay out of the memory figures.
+    const RECORDS: usize = 2048;
+
+    fn push(&mut self, r: &Record<'_>) {
+        if self.records.is_empty() {
+            self.bytes.reserve(1 << 18);
+            self.records.reserve(Self::RECORDS);
+        }
+        self.bytes.extend_from_slice(r.owner);
+        let owner_end = self.bytes.len();
+        self.bytes.extend_from_slice(r.rdata);
+        self.records
+            .push((owner_end, self.bytes.len(), r.ttl, r.rtype, r.pos.clone()));
+    }
+
+    fn each(&self, mut f: impl FnMut(&Record<'_>)) {
+        let mut start = 0;
+        for (owner_end, end, ttl, rtype, pos) in &self.records {
+            f(&Record {
+                owner: &self.bytes[start..*owner_end],
+                ttl: *ttl,
+                rtype: *rtype,
+                rdata: &self.bytes[*owner_end..*end],
+                pos,
+            });
+            start = *end;
+        }
+    }
+}
+
+/// Parses `path` into `builder`, the parse on a thread of its own so that it and the builder's
+/// checks and interning run on two cores (measured on 1M numbers: the load took 3.0 s where it
+/// took 3.6 s with the NAPTR checks on the parse's side, and 4 to 5 s on one thread); records
+/// reach the builder in reading order, as it needs. On one thread if no second can be had.
+fn parse_into(
+    path: &Path,
+    apex: &[u8],
+    strict: bool,
+    builder: &mut ZoneBuilder,
+) -> (zonefile::Parsed, Report) {
+    let parse = |on_record: &mut dyn FnMut(&Record<'_>)| {
+        let mut report = Report::new(strict);
+        let parsed = zonefile::parse_file(path, apex, on_record, &mut |e| report.push(e));
+        (parsed, report)
+    };
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let parser = std::thread::Builder::new()
+            .name("enumd-parse".into())
+            .spawn_scoped(scope, move || {
+                let mut batch = Batch::default();
+                let done = parse(&mut |r| {
+                    batch.push(r);
+                    if batch.records.len() == Batch::RECORDS {
+                        // The builder has stopped only if it panicked; that panic is its own.
+                        let _ = tx.send(std::mem::take(&mut batch));
+                    }
+                });
+                let _ = tx.send(batch);
+                done
+            });
+        match parser {
+            Ok(handle) => {
+                for batch in rx {
+                    batch.each(|r| builder.add(r));
+                }
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+            Err(_) => parse(&mut |r| builder.add(r)),
+        }
+    })
 }
 
 /// A trie key of a whole number: digits only, no `*`.
