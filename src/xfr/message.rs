@@ -197,6 +197,9 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
     if fixed_len.is_some_and(|n| !raw.is_empty() && raw.len() != n) {
         return Err(Malformed("address RDATA of the wrong length"));
     }
+    if raw.is_empty() {
+        return Ok(Vec::new()); // UPDATE deletions carry no RDATA
+    }
     // (bytes before the names, how many names)
     let (lead, names) = match t {
         rtype::NS | rtype::CNAME | rtype::PTR | 3 | 4 | 7 | 8 | 9 => (0, 1),
@@ -204,11 +207,20 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
         rtype::MX | 18 | 21 => (2, 1), // MX, AFSDB, RT
         14 | 17 => (0, 2),             // MINFO, RP
         26 => (2, 2),                  // PX
+        rtype::SRV => (6, 1),
+        // NAPTR: order, preference, then flags, services and regexp as character-strings.
+        // RFC 3403 forbids compressing its replacement, but dnspython does: decompressed,
+        // as a name with a pointer left in would be served as garbage.
+        rtype::NAPTR => {
+            let mut lead = 4;
+            for _ in 0..3 {
+                let len = *raw.get(lead).ok_or(Malformed("NAPTR RDATA cut short"))?;
+                lead += 1 + usize::from(len);
+            }
+            (lead, 1)
+        }
         _ => return Ok(raw.to_vec()),
     };
-    if raw.is_empty() {
-        return Ok(Vec::new()); // UPDATE deletions carry no RDATA
-    }
     let end = start + raw.len();
     let mut out = raw
         .get(..lead)
@@ -235,4 +247,37 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An UPDATE for `e164.arpa.` adding one NAPTR at `6.6` whose replacement is `rdata_tail`.
+    fn update_with_naptr(rdata_tail: &[u8]) -> Vec<u8> {
+        let mut m = vec![0, 1, 0x28, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+        m.extend_from_slice(b"\x04e164\x04arpa\x00\x00\x06\x00\x01"); // zone at offset 12
+        m.extend_from_slice(b"\x016\x016\xc0\x0c\x00\x23\x00\x01\x00\x00\x01\x2c");
+        let mut rdata = vec![0, 10, 0, 100, 0, 0, 0];
+        rdata.extend_from_slice(rdata_tail);
+        m.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(&rdata);
+        m
+    }
+
+    #[test]
+    fn a_compressed_naptr_replacement_is_written_out_and_a_broken_one_is_formerr() {
+        // 7.7 and a pointer to the zone name, as dnspython sends it.
+        let m = Message::parse(&update_with_naptr(b"\x017\x017\xc0\x0c")).unwrap();
+        assert_eq!(
+            m.authority[0].rdata,
+            b"\x00\x0a\x00\x64\x00\x00\x00\x017\x017\x04e164\x04arpa\x00"
+        );
+        // Bytes after the replacement, and a character-string past the end, are malformed.
+        assert!(Message::parse(&update_with_naptr(b"\x00\x00")).is_err());
+        let mut cut = update_with_naptr(b"");
+        let at = cut.len() - 3;
+        cut[at] = 40;
+        assert!(Message::parse(&cut).is_err());
+    }
 }
