@@ -458,6 +458,10 @@ impl Owner {
         };
         match current.apply(&change) {
             Ok(next) => {
+                if let Some(why) = update::refused_chain(&next, &change, zc.strict) {
+                    info!(zone = %zc.apex, peer = %req.peer, "UPDATE not applied: {why}");
+                    return a.fail(rcode::REFUSED, why);
+                }
                 let entry = Entry {
                     from: current.serial,
                     to: next.serial,

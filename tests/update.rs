@@ -437,6 +437,40 @@ fn a_naptr_that_breaks_enum_rules_is_refused_with_the_rule_and_changes_nothing()
 }
 
 #[test]
+fn an_update_that_makes_non_terminal_rules_loop_is_refused_and_changes_nothing() {
+    let lab = Lab::new("upd-chain", "\"key:provisioning\"", "");
+    let s0 = lab.serial();
+    // 6.6 → 7.7 in one message, then 7.7 → 6.6 in the next: the second closes the loop.
+    let out = dnspython(
+        lab.addr(),
+        "u = dns.update.Update('e164.arpa.', keyring=ring, keyalgorithm='hmac-sha256')\n\
+         u.use_edns(0)\n\
+         u.add('6.6', 300, 'NAPTR', '10 100 \"\" \"\" \"\" 7.7.e164.arpa.')\n\
+         u.add('7.7', 300, 'NAPTR', '10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.net!\" .')\n\
+         print(dns.rcode.to_text(send(u).rcode()))\n\
+         u = dns.update.Update('e164.arpa.', keyring=ring, keyalgorithm='hmac-sha256')\n\
+         u.use_edns(0)\n\
+         u.delete('7.7', 'NAPTR')\n\
+         u.add('7.7', 300, 'NAPTR', '10 100 \"\" \"\" \"\" 6.6.e164.arpa.')\n\
+         r = send(u)\n\
+         print(dns.rcode.to_text(r.rcode()))\n\
+         print([o.text for o in r.options if o.otype == dns.edns.EDE])\n",
+    );
+    assert_eq!(out[0], "NOERROR", "{out:?}");
+    // dnspython compresses the replacement against the zone name (RFC 3403 says it must not):
+    // it is stored written out, not as a pointer into a message long gone.
+    let rule = lab.records("6.6.e164.arpa.", RecordType::NAPTR);
+    assert!(rule[0].ends_with(" 7.7.e164.arpa."), "{rule:?}");
+    assert_eq!(out[1], "REFUSED", "{out:?}");
+    assert!(out[2].contains("non-terminal-loop"), "{out:?}");
+    // The refused message changed nothing: 7.7 keeps its terminal rule.
+    let kept = lab.records("7.7.e164.arpa.", RecordType::NAPTR);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].contains("sip:x@example.net"), "{kept:?}");
+    assert_eq!(lab.serial(), s0 + 1);
+}
+
+#[test]
 fn acknowledged_updates_survive_sigkill_and_a_torn_or_corrupt_last_entry_is_dropped() {
     let mut lab = Lab::new(
         "upd-journal",
