@@ -15,7 +15,8 @@ and then:
   (d) RSS before, after (b) with 1 change per message, and after (b) with 100 (over 100,000
       changes in all), and for enumd after SIGUSR1 has written the zone file.
 Messages are built and signed before each timed phase (TSIG time stays within its 300 s fudge),
-so the client measures the server, not Python. Prints a markdown table with ratios. Needs knotd,
+so the client measures the server, not Python. Lost queries are split into those dropped at
+the server's socket and at dnsperf's (--buffer raises dnsperf's). Prints a markdown table with ratios. Needs knotd,
 named, dnsperf, taskset and Debian's python3-dnspython; exits 2 naming a missing one.
 """
 
@@ -39,11 +40,12 @@ import dns.tsigkeyring
 import dns.update
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import CLIENT_CPU, SERVER_CPU, ensure_data, parse_dnsperf, vm_rss_hwm  # noqa: E402
+from side_by_side import CLIENT_CPU, SERVER_CPU, ensure_data, parse_dnsperf, udp_drops, vm_rss_hwm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APEX = "4.4.e164.arpa."
 SECRET = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g=="
+BUFFER = 0
 KEYRING = dns.tsigkeyring.from_text({"bench.": ("hmac-sha256", SECRET)})
 
 
@@ -171,9 +173,11 @@ def sender(port, messages, seconds, out):
 
 
 def dnsperf(port, qfile, seconds, rate):
+    buffer = ["-b", str(BUFFER)] if BUFFER else []
     return subprocess.Popen(["taskset", "-c", CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
                              "-d", qfile, "-l", str(seconds), "-Q", str(rate), "-q", "500", "-t", "1",
-                             "-O", "suppress=timeouts"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "-O", "suppress=timeouts"] + buffer,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def throughput(port, qfile, args, changes, first):
@@ -181,6 +185,7 @@ def throughput(port, qfile, args, changes, first):
     log(f"  building {per_client * args.clients} messages of {changes} change(s)")
     batches = [[one_update(first + c * per_client + i, changes) for i in range(per_client)]
                for c in range(args.clients)]
+    drops0 = udp_drops(port)
     perf = dnsperf(port, qfile, args.seconds, args.rate)
     out = multiprocessing.Queue()
     t0 = time.monotonic()
@@ -192,10 +197,16 @@ def throughput(port, qfile, args, changes, first):
     for p in procs:
         p.join()
     q = parse_dnsperf(perf.communicate()[0])
+    drops1 = udp_drops(port)
+    # Queries the server's socket dropped for a full buffer, and the rest of the system's
+    # (dnsperf's own socket, the only other one receiving).
+    server_drops = drops1[0] - drops0[0]
+    client_drops = (drops1[1] - drops0[1]) - server_drops
     sent = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     return {"msgs_s": sent / elapsed, "changes_s": sent * changes / elapsed, "failed": failed,
-            "changes": sent * changes, "qps": q.get("qps"), "lost": q.get("lost")}, first + args.clients * per_client
+            "changes": sent * changes, "qps": q.get("qps"), "lost": q.get("lost"),
+            "drops": f"{server_drops} / {client_drops}"}, first + args.clients * per_client
 
 
 def latency(port, qfile, args):
@@ -273,7 +284,7 @@ def run_server(server, zone, qfile, probe, args, tmp):
 
 
 def main():
-    global ENUMD
+    global ENUMD, BUFFER
     ap = argparse.ArgumentParser()
     ap.add_argument("--numbers", type=int, default=1_000_000)
     ap.add_argument("--servers", default="enumd,knot,bind")
@@ -283,9 +294,11 @@ def main():
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--rate", type=int, default=20_000, help="queries/s dnsperf offers meanwhile")
     ap.add_argument("--port", type=int, default=53540)
+    ap.add_argument("--buffer", type=int, default=0, help="dnsperf -b: its socket buffers in KiB (0: its default)")
     ap.add_argument("--enumd", default=os.path.join(ROOT, "target/release/enumd"))
     args = ap.parse_args()
     ENUMD = args.enumd
+    BUFFER = args.buffer
     for tool in ["knotd", "named", "dnsperf", "taskset"]:
         if not shutil.which(tool):
             print(f"updates: {tool} not found", file=sys.stderr)
@@ -311,6 +324,8 @@ def main():
         (f"(c) answers/s at {args.rate} q/s offered, during 1/msg", lambda r: f"{r['t1']['qps']:.0f}"),
         ("(c) lost queries, during 1/msg", lambda r: f"{r['t1']['lost']}"),
         ("(c) lost queries, during 100/msg", lambda r: f"{r['t100']['lost']}"),
+        ("(c) dropped at the server's / dnsperf's socket, 1/msg", lambda r: r["t1"]["drops"]),
+        ("(c) dropped at the server's / dnsperf's socket, 100/msg", lambda r: r["t100"]["drops"]),
         ("(d) RSS before, MiB", lambda r: mib(r["rss0"])),
         ("(d) RSS after 1/msg phase, MiB", lambda r: mib(r["rss1"])),
         ("(d) RSS after 100/msg phase, MiB", lambda r: mib(r["rss2"])),
