@@ -458,7 +458,7 @@ impl Owner {
         };
         match current.apply(&change) {
             Ok(next) => {
-                if let Some(why) = update::refused_chain(&next, &change, zc.strict) {
+                if let Some(why) = update::refused_chain(&next, zc.strict) {
                     info!(zone = %zc.apex, peer = %req.peer, "UPDATE not applied: {why}");
                     return a.fail(rcode::REFUSED, why);
                 }

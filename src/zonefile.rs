@@ -64,6 +64,9 @@ pub struct Parsed {
     pub unreadable: bool,
     /// An SOA record failed to parse: the zone's missing SOA is that error, not another.
     pub bad_soa: bool,
+    /// Each file opened, repeats included, with its length and time as it was opened: two
+    /// reads of a zone read the same text when they opened the same.
+    pub opened: Vec<(PathBuf, FileVersion)>,
 }
 
 /// Reads `path` (and what it includes) with `origin` as the initial origin, calling `on_record`
@@ -127,8 +130,8 @@ struct Parser<'cb> {
 }
 
 /// What identifies the content of an open file: checked again after reading it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FileVersion {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileVersion {
     len: u64,
     modified: Option<std::time::SystemTime>,
 }
@@ -250,6 +253,7 @@ impl Parser<'_> {
             Ok(f) => f,
             Err(reason) => return fail(self, reason),
         };
+        self.parsed.opened.push((path.to_path_buf(), opened_as));
         // No further than the size at opening: a file that grows while read still ends.
         let reader = BufReader::with_capacity(1 << 16, handle.take(opened_as.len));
         let mut lexer = Lexer::new(reader, file.clone());

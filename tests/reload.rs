@@ -226,3 +226,46 @@ fn a_failed_reload_logs_what_check_prints_with_the_same_counts() {
         "the warning, the error, the summary: {out}"
     );
 }
+
+#[test]
+fn a_reload_that_makes_a_loop_of_names_it_does_not_change_is_refused() {
+    let dir = common::temp_dir("reload-chain");
+    let zone = dir.join("e164.zone");
+    // 5.5 → 1.9.9, which holds only a TXT: the chain ends there. Without that TXT, 1.9.9 is
+    // the wildcard's, whose rule leads back to 5.5.
+    let text = |serial: u32, blocker: bool| {
+        let mut z = format!("$TTL 60\n@ SOA ns1 hm {serial} 1 1 1 60\n@ NS ns1\nns1 A 127.0.0.1\n");
+        z.push_str("5.5 NAPTR 10 10 \"\" \"\" \"\" 1.9.9.e164.arpa.\n");
+        z.push_str("*.9.9 NAPTR 10 10 \"\" \"\" \"\" 5.5.e164.arpa.\n");
+        if blocker {
+            z.push_str("1.9.9 TXT \"here\"\n");
+        }
+        z
+    };
+    std::fs::write(&zone, text(1000, true)).unwrap();
+    let server = start(&dir, false);
+    server.wait_for("first load", WAIT, || {
+        server.serial("e164.arpa.") == Some(1000)
+    });
+    // Only 1.9.9 changes; the loop starts at 5.5 and at the wildcard.
+    std::fs::write(&zone, text(1001, false)).unwrap();
+    server.hangup();
+    server.wait_for("the refused reload", WAIT, || {
+        !server.logged("previous version keeps serving").is_empty()
+    });
+    let found = server.logged("[non-terminal-loop]");
+    assert!(
+        found
+            .iter()
+            .any(|l| l.contains("e164.zone:5:") || l.contains("e164.zone:6:")),
+        "{found:?}"
+    );
+    assert_eq!(server.serial("e164.arpa."), Some(1000));
+    let m = ask(server.addr, "1.9.9.e164.arpa.", RecordType::TXT).unwrap();
+    assert_eq!(
+        m.answers.len(),
+        1,
+        "the old version serves: {:?}",
+        m.answers
+    );
+}

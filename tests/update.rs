@@ -471,6 +471,75 @@ fn an_update_that_makes_non_terminal_rules_loop_is_refused_and_changes_nothing()
 }
 
 #[test]
+fn an_update_that_loops_or_lengthens_a_chain_it_does_not_touch_is_refused_and_changes_nothing() {
+    let lab = Lab::new("upd-chain-far", "\"key:provisioning\"", "");
+    let s0 = lab.serial();
+    let rule = |to: &str| format!("'10 100 \"\" \"\" \"\" {to}.e164.arpa.'");
+    let terminal = "'10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.net!\" .'";
+    let body = format!(
+        "def msg():\n    u = dns.update.Update('e164.arpa.', keyring=ring, keyalgorithm='hmac-sha256')\n    u.use_edns(0)\n    return u\n\
+         def outcome(u):\n    r = send(u)\n    print(dns.rcode.to_text(r.rcode()), [o.text for o in r.options if o.otype == dns.edns.EDE])\n\
+         # 5.5 → 1.8.8, which loops back to 5.5 but lies below the cut 8.8: no client follows it.\n\
+         u = msg()\n\
+         u.add('8.8', 300, 'NS', 'ns.example.net.')\n\
+         u.add('1.8.8', 300, 'NAPTR', {to_55})\n\
+         u.add('5.5', 300, 'NAPTR', {to_188})\n\
+         outcome(u)\n\
+         # Removing the cut alone uncovers the loop.\n\
+         u = msg()\n\
+         u.delete('8.8', 'NS')\n\
+         outcome(u)\n\
+         # 2.1 → 3.1 → 4.1 → 5.1 → 6.1 → 7.1: five hops, the most a client follows.\n\
+         u = msg()\n\
+         u.add('7.1', 300, 'NAPTR', {terminal})\n\
+         {chain}\
+         outcome(u)\n\
+         # 7.1 → 8.1 checks fine from 7.1, but makes the chain from 2.1 six hops long.\n\
+         u = msg()\n\
+         u.replace('7.1', 300, 'NAPTR', {to_81})\n\
+         u.add('8.1', 300, 'NAPTR', {terminal})\n\
+         outcome(u)\n",
+        to_55 = rule("5.5"),
+        to_188 = rule("1.8.8"),
+        to_81 = rule("8.1"),
+        chain = (2..7)
+            .map(|i| format!(
+                "u.add('{i}.1', 300, 'NAPTR', {})\n",
+                rule(&format!("{}.1", i + 1))
+            ))
+            .collect::<String>(),
+    );
+    let out = dnspython(lab.addr(), &body);
+    assert_eq!(out[0], "NOERROR []", "{out:?}");
+    assert!(out[1].starts_with("REFUSED"), "{out:?}");
+    assert!(
+        out[1].contains("non-terminal-loop") && out[1].contains("1.8.8.e164.arpa."),
+        "{out:?}"
+    );
+    assert_eq!(out[2], "NOERROR []", "{out:?}");
+    assert!(out[3].starts_with("REFUSED"), "{out:?}");
+    assert!(
+        out[3].contains("non-terminal-chain") && out[3].contains("2.1.e164.arpa."),
+        "{out:?}"
+    );
+    // Neither refused message changed anything: the cut still refers, 7.1 is still terminal.
+    let cut = ask(lab.addr(), "1.8.8.e164.arpa.", RecordType::NAPTR).expect("an answer");
+    assert!(cut.answers.is_empty(), "{:?}", cut.answers);
+    assert!(
+        cut.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS),
+        "{:?}",
+        cut.authorities
+    );
+    let kept = lab.records("7.1.e164.arpa.", RecordType::NAPTR);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].contains("sip:x@example.net"), "{kept:?}");
+    assert!(lab.records("8.1.e164.arpa.", RecordType::NAPTR).is_empty());
+    assert_eq!(lab.serial(), s0 + 2);
+}
+
+#[test]
 fn acknowledged_updates_survive_sigkill_and_a_torn_or_corrupt_last_entry_is_dropped() {
     let mut lab = Lab::new(
         "upd-journal",

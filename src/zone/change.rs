@@ -16,9 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{
-    CHILD_MASK, CNAME_BIT, CUT_BIT, Chunk, LINK_BIT, NONE, Node, PackedKey, RRset, Side, Store,
-    TrieKey, Zone, chunk_up, index, key_depth, nibble_at, pack, pool_push, pooled, side_ancestors,
-    soa_figures, subtree_range, trie_key,
+    CHILD_MASK, CNAME_BIT, CUT_BIT, ChainRule, Chunk, LINK_BIT, NONE, Node, PackedKey, RRset, Side,
+    Store, TrieKey, Zone, chunk_up, index, key_depth, nibble_at, pack, pool_push, pooled,
+    side_ancestors, soa_figures, subtree_range, trie_key,
 };
 use crate::name;
 use crate::rdata::{self, rtype};
@@ -111,6 +111,17 @@ impl Zone {
             let entry = by_owner.entry(&rr.owner).or_default();
             if added { &mut entry.1 } else { &mut entry.0 }.push(rr);
         }
+        // Owners whose non-terminal NAPTRs may change: those that have some, or are given one.
+        let owners: Vec<Vec<u8>> = by_owner
+            .iter()
+            .filter(|(owner, (_, added))| {
+                self.has_rules(owner)
+                    || added
+                        .iter()
+                        .any(|r| r.rtype == rtype::NAPTR && r.rdata.get(4) == Some(&0))
+            })
+            .map(|(owner, _)| owner.to_vec())
+            .collect();
         let apex_labels = name::label_count(&self.apex);
         let mut trie: Vec<(TrieKey, Touch)> = Vec::new();
         let mut side: Vec<(Vec<u8>, NameData)> = Vec::new();
@@ -152,7 +163,9 @@ impl Zone {
             warnings: Vec::new(),
             unlisted_warnings: 0,
             chunk_nodes: self.chunk_nodes,
+            rules: self.rules.clone(),
         };
+        next.rules = next.rules_after(&owners);
         let apex = next.apex_node();
         let soa = next.rrset(apex, rtype::SOA);
         match soa.map(|s| next.rrset_info(s).count()) {
@@ -187,6 +200,37 @@ impl Zone {
     }
 
     /// The data `owner` holds after removing `removed` and adding `added`.
+    fn has_rules(&self, owner: &[u8]) -> bool {
+        let at = self.rules.partition_point(|r| r.owner.as_slice() < owner);
+        self.rules.get(at).is_some_and(|r| r.owner == owner)
+    }
+
+    /// The version's non-terminal NAPTRs once those of `owners` are read again from it (its
+    /// own list still the previous version's): the same list, shared, if none changed.
+    fn rules_after(&self, owners: &[Vec<u8>]) -> Arc<Vec<ChainRule>> {
+        let mut changed = false;
+        let mut fresh = Vec::new();
+        for owner in owners {
+            let now = self.rules_at(owner);
+            let at = self.rules.partition_point(|r| r.owner < *owner);
+            let end = at + self.rules[at..].partition_point(|r| r.owner == *owner);
+            changed |= self.rules[at..end] != now[..];
+            fresh.extend(now);
+        }
+        if !changed {
+            return self.rules.clone();
+        }
+        let mut rules: Vec<ChainRule> = self
+            .rules
+            .iter()
+            .filter(|r| owners.binary_search(&r.owner).is_err())
+            .cloned()
+            .chain(fresh)
+            .collect();
+        rules.sort_unstable();
+        Arc::new(rules)
+    }
+
     fn changed_name(
         &self,
         owner: &[u8],
@@ -253,17 +297,16 @@ impl Zone {
 }
 
 /// The change set that turns `old` into `new`: every record of one and not the other, an
-/// RRset whose TTL changed removed and added whole (BIND's `ixfr-from-differences`).
+/// RRset whose TTL changed removed and added whole (BIND's `ixfr-from-differences`). Records
+/// are compared as served, byte for byte: a name in RDATA written in another case is a change,
+/// so that applying the difference to `old` serves what `new` serves.
 pub fn difference(old: &Zone, new: &Zone) -> ChangeSet {
     type Key = (Vec<u8>, u16, Vec<u8>, u32);
     let keyed = |zone: &Zone| -> Vec<(Key, Rr)> {
         let mut v: Vec<(Key, Rr)> = zone
             .records()
             .into_iter()
-            .map(|r| {
-                let form = rdata::canonical(r.rtype, &r.rdata).unwrap_or_else(|| r.rdata.clone());
-                ((r.owner.clone(), r.rtype, form, r.ttl), r)
-            })
+            .map(|r| ((r.owner.clone(), r.rtype, r.rdata.clone(), r.ttl), r))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v

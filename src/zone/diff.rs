@@ -10,7 +10,9 @@
 //! those (the rest is read but its RDATA is not parsed), into a [`ZoneBuilder`]: so the new
 //! data of a changed name is what a load makes of it, with every check a load makes (ENUM
 //! rules, one TTL per RRset, CNAME rules). The difference of those names is applied to the
-//! serving version, and the checks that follow chains across names run on the result. Memory
+//! serving version, and the checks that follow chains across names run on the result, from
+//! every chain's start the file holds: a changed name can loop a chain that starts at one
+//! unchanged (a removed name uncovers a wildcard, a removed cut a rule below it). Memory
 //! beyond the serving version is the tick bytes and the changed names. A file that changed in
 //! most of its names is cheaper to load whole, and a file with errors is loaded whole to list
 //! them all as `enumd check` does: [`Outcome::Whole`] says so.
@@ -18,7 +20,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::{CHILD_MASK, Chunk, LINK_BIT, LoadFailure, NONE, NodeRef, Report, Zone, ZoneBuilder};
+use super::{
+    CHILD_MASK, ChainRule, Chunk, LINK_BIT, LoadFailure, NONE, NodeRef, Report, Zone, ZoneBuilder,
+};
+use crate::rdata::rtype;
 use crate::record::{Pos, Record, ZoneError};
 use crate::template;
 use crate::zone::change::{ChangeSet, Rr};
@@ -65,12 +70,25 @@ pub fn from_file(
     changed.insert(current.apex.clone());
     let mut parse_report = Report::new(strict);
     let mut expanded = Vec::with_capacity(512);
+    // Where chains start, with where they were read: a change can loop one that starts at a
+    // name it did not change, so the checks follow them all, as a load does.
+    let mut rules_read: Vec<(ChainRule, Pos)> = Vec::new();
+    let mut cnames_read: Vec<(Vec<u8>, Pos)> = Vec::new();
     let parsed = zonefile::parse_file(
         path,
         &current.apex,
         &mut |r| {
             if changed.len() <= most && !ticks.tick(current, r, &mut expanded) {
                 changed.insert(r.owner.to_vec());
+            }
+            match r.rtype {
+                rtype::NAPTR => {
+                    if let Some(rule) = ChainRule::of(r.owner, r.rdata, &current.apex) {
+                        rules_read.push((rule, r.pos.clone()));
+                    }
+                }
+                rtype::CNAME => cnames_read.push((r.owner.to_vec(), r.pos.clone())),
+                _ => {}
             }
         },
         &mut |e| parse_report.push(e),
@@ -87,19 +105,20 @@ pub fn from_file(
     if changed.len() > most {
         return Ok(Outcome::Whole);
     }
-    let read = versions(&files);
 
-    // The changed names as a load makes them.
+    // The changed names as a load makes them. The first read found no error, so an error now,
+    // or another file or version opened, means the text changed between the reads.
     let mut builder = ZoneBuilder::new(&current.apex, strict);
     builder.ceilings.records = builder.ceilings.records.min(max_records);
-    zonefile::parse_file_for(
+    let mut second_errors = 0usize;
+    let second = zonefile::parse_file_for(
         path,
         &current.apex,
         &|owner| changed.contains(owner),
         &mut |r| builder.add(r),
-        &mut |_| {},
+        &mut |e| second_errors += usize::from(!e.warning),
     );
-    if versions(&files) != read {
+    if second_errors > 0 || second.unreadable || second.opened != parsed.opened {
         let mut report = Report::new(strict);
         report.push(ZoneError::error(
             file_pos.clone(),
@@ -107,10 +126,14 @@ pub fn from_file(
         ));
         return Err(failure(report, files, &file_pos));
     }
-    let (built, checks) = builder.build(&file_pos, parsed.bad_soa);
+    let (built, mut checks) = builder.build(&file_pos, parsed.bad_soa);
     let Some(built) = built.filter(|_| !checks.report.has_errors()) else {
         return Ok(Outcome::Whole);
     };
+    // The changed names' chains are the builder's already.
+    rules_read.retain(|(rule, _)| !changed.contains(&rule.owner));
+    cnames_read.retain(|(owner, _)| !changed.contains(owner));
+    checks.follow_also(rules_read, cnames_read);
 
     let mut owners: Vec<&Vec<u8>> = changed.iter().collect();
     owners.sort();
@@ -157,18 +180,6 @@ fn failure(report: Report, files: Vec<PathBuf>, file_pos: &Pos) -> LoadFailure {
         warnings,
         files,
     }
-}
-
-/// Length and modification time of each file: the second pass must read what the first did.
-fn versions(files: &[PathBuf]) -> Vec<Option<(u64, Option<std::time::SystemTime>)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()))
-        })
-        .collect()
 }
 
 /// The records `owner` loses and gains between `old` and `new`, compared as served; a TTL

@@ -181,6 +181,44 @@ pub struct Zone {
     pub unlisted_warnings: usize,
     /// Most nodes of a chunk this zone's changes build.
     chunk_nodes: usize,
+    /// Its non-terminal NAPTRs, sorted: a change anywhere can make a loop of a chain that
+    /// starts elsewhere (a removed delegation uncovers one, an added rule lengthens one), so
+    /// every change follows them all again. Zones hold few of them; this list is shared
+    /// between versions until a change touches one of its owners.
+    pub(crate) rules: Arc<Vec<ChainRule>>,
+}
+
+/// A non-terminal NAPTR of a zone (empty flags, a replacement in the zone): where its chain
+/// starts and goes first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ChainRule {
+    /// Lower-cased.
+    pub owner: Vec<u8>,
+    /// The replacement, lower-cased.
+    pub target: Vec<u8>,
+    /// As served.
+    pub rdata: Vec<u8>,
+}
+
+impl ChainRule {
+    /// The rule a NAPTR of `owner` makes in the zone of `apex`, if it is non-terminal.
+    pub fn of(owner: &[u8], rdata: &[u8], apex: &[u8]) -> Option<Self> {
+        // Flags are the first character-string after ORDER and PREFERENCE: most NAPTRs have
+        // some, and need no parse.
+        if rdata.get(4) != Some(&0) {
+            return None;
+        }
+        let n = Naptr::from_wire(rdata)?;
+        if !n.flags.is_empty() || n.replacement_is_root() {
+            return None;
+        }
+        let target = name::to_lowercase(&n.replacement);
+        name::is_at_or_below(&target, apex).then(|| Self {
+            owner: name::to_lowercase(owner),
+            target,
+            rdata: rdata.to_vec(),
+        })
+    }
 }
 
 /// Why a zone did not load: what `enumd check` prints and a failed reload logs, with the same
@@ -446,6 +484,19 @@ impl Zone {
             .collect()
     }
 
+    /// The non-terminal NAPTRs of `owner` (lower-cased), sorted.
+    pub(crate) fn rules_at(&self, owner: &[u8]) -> Vec<ChainRule> {
+        let mut rules: Vec<ChainRule> = self
+            .served_sets(owner)
+            .into_iter()
+            .filter(|(t, _, _)| *t == rtype::NAPTR)
+            .flat_map(|(_, _, rdatas)| rdatas)
+            .filter_map(|rdata| ChainRule::of(owner, &rdata, &self.apex))
+            .collect();
+        rules.sort_unstable();
+        rules
+    }
+
     /// Every record of this version as served, owners in wire form: the apex first (its SOA
     /// first of all), then the trie in key order, then the side table sorted. For zone files,
     /// dumps and transfers.
@@ -557,12 +608,9 @@ fn nibble_at(key: TrieKey, depth: usize) -> u8 {
     ((key >> (124 - 4 * depth)) & 0xf) as u8
 }
 
-/// A non-terminal NAPTR (empty flags, a replacement in this zone).
+/// A non-terminal NAPTR and where it was read.
 struct NonTerminal {
-    owner: Vec<u8>,
-    /// The replacement, lower-cased.
-    target: Vec<u8>,
-    rdata: Vec<u8>,
+    rule: ChainRule,
     pos: Pos,
 }
 
@@ -799,19 +847,11 @@ impl ZoneBuilder {
             self.report
                 .push_finding(r.pos.clone(), r.owner, r.rdata, &finding);
         }
-        if let Some(n) = Naptr::from_wire(r.rdata)
-            && n.flags.is_empty()
-            && !n.replacement_is_root()
-        {
-            let target = name::to_lowercase(&n.replacement);
-            if name::is_at_or_below(&target, &self.apex) {
-                self.non_terminals.push(NonTerminal {
-                    owner: r.owner.to_vec(),
-                    target,
-                    rdata: r.rdata.to_vec(),
-                    pos: r.pos.clone(),
-                });
-            }
+        if let Some(rule) = ChainRule::of(r.owner, r.rdata, &self.apex) {
+            self.non_terminals.push(NonTerminal {
+                rule,
+                pos: r.pos.clone(),
+            });
         }
     }
 
@@ -934,7 +974,16 @@ impl ZoneBuilder {
             warnings: Vec::new(),
             unlisted_warnings: 0,
             chunk_nodes: self.chunk_nodes,
+            rules: Arc::default(),
         };
+        let mut owners: Vec<&[u8]> = self
+            .non_terminals
+            .iter()
+            .map(|n| &n.rule.owner[..])
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        zone.rules = Arc::new(owners.into_iter().flat_map(|o| zone.rules_at(o)).collect());
 
         // The apex must own exactly one SOA.
         let mut usable = true;
@@ -976,13 +1025,33 @@ pub struct CrossChecks {
 }
 
 impl CrossChecks {
+    /// Follows these chains too: those of names read but not built (a reload by difference
+    /// builds only the names that changed, and a change may loop a chain that starts at
+    /// another). A CNAME owner given twice counts once.
+    pub(super) fn follow_also(
+        &mut self,
+        rules: Vec<(ChainRule, Pos)>,
+        mut cnames: Vec<(Vec<u8>, Pos)>,
+    ) {
+        self.non_terminals.extend(
+            rules
+                .into_iter()
+                .map(|(rule, pos)| NonTerminal { rule, pos }),
+        );
+        cnames.sort_by(|a, b| a.0.cmp(&b.0));
+        cnames.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.cnames.extend(cnames);
+    }
+
     /// Follows the chains through `zone`, adding what is found to the report.
     pub fn run(mut self, zone: &Zone) -> Report {
         // Non-terminal chains, followed the way a client would resolve them.
         for nt in std::mem::take(&mut self.non_terminals) {
             let naptrs = |n: &[u8]| lookup::naptrs_at(zone, n);
-            if let Some(f) = validate::check_chain(&nt.owner, &nt.target, &naptrs) {
-                self.report.push_finding(nt.pos, &nt.owner, &nt.rdata, &f);
+            let rule = &nt.rule;
+            if let Some(f) = validate::check_chain(&rule.owner, &rule.target, &naptrs) {
+                self.report
+                    .push_finding(nt.pos, &rule.owner, &rule.rdata, &f);
             }
         }
         self.check_cname_chains(zone);
