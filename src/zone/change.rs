@@ -842,4 +842,36 @@ mod tests {
         assert!(z.find_exact(&owner("1.e164.arpa.")).is_none());
         assert_eq!(z.stats.names, 1, "the apex alone");
     }
+
+    #[test]
+    fn the_rules_of_a_version_follow_its_changes_below_a_cut_too() {
+        let zone = zone(&["1.1.e164.arpa."]);
+        let rule = |from: &str, to: &str| {
+            let mut rdata = vec![0, 10, 0, 100, 0, 0, 0];
+            rdata.extend_from_slice(&owner(to));
+            Rr {
+                owner: owner(from),
+                rtype: rtype::NAPTR,
+                ttl: 60,
+                rdata,
+            }
+        };
+        let ns = Rr {
+            owner: owner("8.8.e164.arpa."),
+            rtype: rtype::NS,
+            ttl: 60,
+            rdata: owner("ns.example."),
+        };
+        let mut change = ChangeSet::default();
+        change.added.push(ns);
+        change
+            .added
+            .push(rule("1.8.8.e164.arpa.", "5.5.e164.arpa."));
+        change
+            .added
+            .push(rule("5.5.e164.arpa.", "1.8.8.e164.arpa."));
+        let next = zone.apply(&change).unwrap();
+        let owners: Vec<String> = next.rules.iter().map(|r| name::to_text(&r.owner)).collect();
+        assert_eq!(owners, ["1.8.8.e164.arpa.", "5.5.e164.arpa."]);
+    }
 }
