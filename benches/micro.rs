@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use enumd::lookup::Snapshot;
-use enumd::wire::{self, Limits, Transport};
+use enumd::wire::{self, Policy, Transport};
 use enumd::zone::Zone;
 use enumd::zone::change::{ChangeSet, Rr};
 
@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
         zones: vec![Arc::new(zone)],
         ..Snapshot::default()
     };
-    let limits = Limits {
+    let policy = Policy {
         udp_payload_cap: 1232,
     };
     let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
@@ -166,7 +166,7 @@ fn benches(c: &mut Criterion) {
                     &snapshot,
                     black_box(&queries[i]),
                     Transport::Udp,
-                    limits,
+                    &policy,
                     &mut out,
                 )
             })

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::lookup::Snapshot;
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
-use crate::wire::{self, Limits, Transport};
+use crate::wire::{self, Policy, Transport};
 
 /// Kernel receive buffer per UDP socket: absorbs bursts while a worker is busy.
 const UDP_SOCKET_BUFFER: usize = 4 << 20;
@@ -39,7 +39,7 @@ pub struct Listeners {
 #[derive(Clone)]
 pub struct Serving {
     pub store: Arc<ArcSwap<Snapshot>>,
-    pub limits: Limits,
+    pub policy: Policy,
     pub tcp_idle_timeout: Duration,
     pub tcp_connections: Arc<Semaphore>,
     /// Set to stop the UDP workers (the process ending stops them too).
@@ -52,7 +52,7 @@ impl Serving {
     pub fn new(config: &Config, store: Arc<ArcSwap<Snapshot>>, owner: Handle) -> Self {
         Self {
             store,
-            limits: Limits {
+            policy: Policy {
                 udp_payload_cap: config.edns_udp_payload,
             },
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
@@ -277,7 +277,7 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                         &snapshot,
                         &requests[i][..len],
                         Transport::Udp,
-                        serving.limits,
+                        &serving.policy,
                         &mut responses[i],
                     )
                 {
@@ -411,7 +411,7 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             &snapshot,
             &request,
             Transport::Tcp,
-            serving.limits,
+            &serving.policy,
             &mut response,
         ) {
             continue;

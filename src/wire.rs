@@ -20,7 +20,7 @@ pub enum Transport {
 
 /// Serving settings the encoder needs.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct Policy {
     /// The largest EDNS UDP payload we answer with and advertise.
     pub udp_payload_cap: u16,
 }
@@ -35,7 +35,7 @@ pub fn respond(
     snapshot: &Snapshot,
     request: &[u8],
     transport: Transport,
-    limits: Limits,
+    policy: &Policy,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
@@ -79,7 +79,7 @@ pub fn respond(
     let limit = match (transport, edns) {
         (Transport::Tcp, _) => 65_535,
         (Transport::Udp, None) => 512,
-        (Transport::Udp, Some(e)) => usize::from(e.payload.min(limits.udp_payload_cap).max(512)),
+        (Transport::Udp, Some(e)) => usize::from(e.payload.min(policy.udp_payload_cap).max(512)),
     };
     let reserve = if edns.is_some() { OPT_LEN } else { 0 };
     Encoder::encode(
@@ -93,7 +93,7 @@ pub fn respond(
         &answer,
         limit - reserve,
     );
-    finish_edns(out, edns, answer.rcode, limits);
+    finish_edns(out, edns, answer.rcode, policy);
     true
 }
 
@@ -108,13 +108,13 @@ fn header(out: &mut Vec<u8>, id: [u8; 2], opcode_rd: u8, cd: u8, rcode: Rcode, a
 
 /// Appends the OPT record when the request had one (RFC 6891 §7), carrying the upper bits of an
 /// extended RCODE and the DO bit copied (RFC 3225 §3).
-fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, limits: Limits) {
+fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, policy: &Policy) {
     let Some(e) = edns else {
         return;
     };
     out.push(0);
     out.extend_from_slice(&rtype::OPT.to_be_bytes());
-    out.extend_from_slice(&limits.udp_payload_cap.max(512).to_be_bytes());
+    out.extend_from_slice(&policy.udp_payload_cap.max(512).to_be_bytes());
     out.push((rcode as u8) >> 4);
     out.push(0); // version 0
     out.push(if e.dnssec_ok { 0x80 } else { 0 });

@@ -26,7 +26,7 @@ use enumd::lookup::{self, Entry, Owner, Snapshot};
 use enumd::name;
 use enumd::rdata::rtype;
 use enumd::record::{Pos, Record};
-use enumd::wire::{Limits, Transport, respond};
+use enumd::wire::{Policy, Transport, respond};
 use enumd::zone::change::{ChangeSet, Rr as ChangeRr};
 use enumd::zone::diff::{self, Outcome};
 use enumd::zone::{Zone, ZoneBuilder};
@@ -861,7 +861,7 @@ fn check_wire(
     qtype: u16,
     want: &Expected,
 ) -> Result<(), TestCaseError> {
-    let limits = Limits {
+    let policy = Policy {
         udp_payload_cap: 1232,
     };
     let mut out = Vec::new();
@@ -871,7 +871,7 @@ fn check_wire(
         (Transport::Tcp, Some(4096), 65_535),
     ] {
         let q = query_bytes(0x1234, qname, qtype, payload);
-        prop_assert!(respond(snapshot, &q, transport, limits, &mut out));
+        prop_assert!(respond(snapshot, &q, transport, &policy, &mut out));
         prop_assert!(
             out.len() <= limit,
             "{} octets over {transport:?}",
