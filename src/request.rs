@@ -27,7 +27,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// The question's name, uncompressed, spelled as the client spelled it.
+    /// The question's name, uncompressed, spelled as the client spelled it; empty when the
+    /// request has no question.
     pub fn qname(&self) -> &[u8] {
         &self.qname[..self.qname_len]
     }
@@ -59,7 +60,9 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
     }
     let count = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]) as usize;
     let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
-    if qd != 1 {
+    // One question, or none (RFC 1035 §4.1.2 does not require one; an unknown opcode's header
+    // may come alone, and gets NOTIMP rather than FORMERR).
+    if qd > 1 {
         return Err(Rejected::FormErr);
     }
     let mut req = Request {
@@ -71,12 +74,15 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
         qclass: 0,
         edns: None,
     };
-    let (len, mut pos) = read_name(msg, HEADER_LEN, &mut req.qname).ok_or(Rejected::FormErr)?;
-    req.qname_len = len;
-    let fixed = msg.get(pos..pos + 4).ok_or(Rejected::FormErr)?;
-    req.qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-    req.qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
-    pos += 4;
+    let mut pos = HEADER_LEN;
+    if qd == 1 {
+        let (len, after) = read_name(msg, pos, &mut req.qname).ok_or(Rejected::FormErr)?;
+        req.qname_len = len;
+        let fixed = msg.get(after..after + 4).ok_or(Rejected::FormErr)?;
+        req.qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        req.qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
+        pos = after + 4;
+    }
     for section in 0..3 {
         let n = [an, ns, ar][section];
         for _ in 0..n {

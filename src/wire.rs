@@ -42,13 +42,24 @@ pub fn respond(
     let req = match request::parse(request) {
         Ok(r) => r,
         Err(Rejected::Drop) => return false,
-        Err(Rejected::FormErr) => {
-            // The header is there (parse checked its length): answer with its ID and opcode.
-            let opcode_rd = 0x80 | (request[2] & 0x79);
+        // An opcode we do not implement is NOTIMP whatever follows its header.
+        Err(Rejected::FormErr) if !is_query(request[2]) => {
             header(
                 out,
                 [request[0], request[1]],
-                opcode_rd,
+                reply_flags(request[2], 0),
+                0,
+                Rcode::NotImp,
+                false,
+            );
+            return true;
+        }
+        Err(Rejected::FormErr) => {
+            // The header is there (parse checked its length): answer with its ID, RD and CD.
+            header(
+                out,
+                [request[0], request[1]],
+                reply_flags(request[2], 0x01),
                 request[3] & 0x10,
                 Rcode::FormErr,
                 false,
@@ -56,15 +67,20 @@ pub fn respond(
             return true;
         }
     };
-    // Byte 2 of the response: QR, the request's opcode and RD; byte 3: CD copied.
-    let opcode_rd = 0x80 | (req.flags[0] & 0x79);
-    let cd = req.flags[1] & 0x10;
     let (id, edns, qname, qtype, qclass) = (req.id, req.edns, req.qname(), req.qtype, req.qclass);
+    let query = is_query(req.flags[0]);
+    // Byte 2 of the response: QR, the request's opcode and, for a QUERY, RD; byte 3: CD copied
+    // for a QUERY. RD and CD are defined for QUERY only: other opcodes get them clear, as from
+    // BIND (and as ISC's compliance tester expects). AA, TC, RA, Z and AD are never copied.
+    let opcode_rd = reply_flags(req.flags[0], if query { 0x01 } else { 0 });
+    let cd = if query { req.flags[1] & 0x10 } else { 0 };
 
-    let answer = if req.opcode() != 0 {
+    let answer = if !query {
         Answer::error(Rcode::NotImp)
     } else if edns.is_some_and(|e| e.version > 0) {
         Answer::error(Rcode::BadVers)
+    } else if qname.is_empty() {
+        Answer::error(Rcode::FormErr) // a QUERY without a question
     } else if qclass != CLASS_IN {
         Answer::error(Rcode::Refused)
     } else if matches!(qtype, rtype::AXFR | rtype::IXFR) {
@@ -95,6 +111,18 @@ pub fn respond(
     );
     finish_edns(out, edns, answer.rcode, policy);
     true
+}
+
+/// Whether header byte 2 says QUERY (opcode 0): the one opcode answered here (UPDATE goes to
+/// the zone owner before this).
+fn is_query(byte2: u8) -> bool {
+    byte2 & 0x78 == 0
+}
+
+/// Byte 2 of a response to a request whose byte 2 is `byte2`: QR, the opcode, and of the RD bit
+/// what `rd_mask` (0x01 or 0) keeps.
+fn reply_flags(byte2: u8, rd_mask: u8) -> u8 {
+    0x80 | (byte2 & (0x78 | rd_mask))
 }
 
 /// A header with no records.
@@ -157,16 +185,18 @@ impl<'o, 'n> Encoder<'o, 'n> {
             names: Vec::with_capacity(16),
             limit,
         };
-        // The question, copied with the client's spelling (RFC 4343 §4).
-        enc.out[5] = 1;
-        for off in name::label_offsets(qname) {
-            // The question starts at 12 and is at most 255 bytes: a pointer reaches it.
-            #[allow(clippy::cast_possible_truncation)]
-            enc.names.push(((HEADER_LEN + off) as u16, &qname[off..]));
+        // The question, copied with the client's spelling (RFC 4343 §4), if there was one.
+        if !qname.is_empty() {
+            enc.out[5] = 1;
+            for off in name::label_offsets(qname) {
+                // The question starts at 12 and is at most 255 bytes: a pointer reaches it.
+                #[allow(clippy::cast_possible_truncation)]
+                enc.names.push(((HEADER_LEN + off) as u16, &qname[off..]));
+            }
+            enc.out.extend_from_slice(qname);
+            enc.out.extend_from_slice(&qtype.to_be_bytes());
+            enc.out.extend_from_slice(&qclass.to_be_bytes());
         }
-        enc.out.extend_from_slice(qname);
-        enc.out.extend_from_slice(&qtype.to_be_bytes());
-        enc.out.extend_from_slice(&qclass.to_be_bytes());
         let after_question = enc.out.len();
 
         let sections = (|| {

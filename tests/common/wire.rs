@@ -20,6 +20,7 @@ pub struct Response {
     pub id: u16,
     /// Header bytes 2 and 3.
     pub flags: [u8; 2],
+    /// Empty when the response has no question.
     pub qname: Vec<u8>,
     pub qtype: u16,
     pub answer: Vec<Rr>,
@@ -45,14 +46,18 @@ pub fn decode(msg: &[u8]) -> Result<Response, String> {
         return Err(format!("{} bytes: shorter than a header", msg.len()));
     }
     let count = |i: usize| usize::from(u16::from_be_bytes([msg[i], msg[i + 1]]));
-    if count(4) != 1 {
+    // One question, or none (NOTIMP to a bare header): `qname` is then empty.
+    if count(4) > 1 {
         return Err(format!("QDCOUNT {}", count(4)));
     }
     let mut pos = 12;
-    let qname = read_name(msg, &mut pos)?;
-    let fixed = msg.get(pos..pos + 4).ok_or("question cut short")?;
-    let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-    pos += 4;
+    let (mut qname, mut qtype) = (Vec::new(), 0);
+    if count(4) == 1 {
+        qname = read_name(msg, &mut pos)?;
+        let fixed = msg.get(pos..pos + 4).ok_or("question cut short")?;
+        qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        pos += 4;
+    }
     let mut sections = [Vec::new(), Vec::new(), Vec::new()];
     for (s, records) in sections.iter_mut().enumerate() {
         for _ in 0..count(6 + 2 * s) {
