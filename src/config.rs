@@ -271,6 +271,15 @@ impl Config {
                 config.edns_udp_payload
             ));
         }
+        // Zone and key names as operators write them: with or without the final dot, in any
+        // case, as BIND, Knot and NSD take them. Kept in canonical form (lower case, absolute)
+        // for every message that shows them.
+        for zone in &mut config.zones {
+            zone.apex = canonical_name(&zone.apex).map_err(|e| format!("zone apex {e}"))?;
+        }
+        for key in &mut config.keys {
+            key.name = canonical_name(&key.name).map_err(|e| format!("key {e}"))?;
+        }
         if let Some(z) = config.zones.iter().find(|z| z.max_records == 0) {
             return Err(format!("zone {}: max_records must be at least 1", z.apex));
         }
@@ -285,14 +294,6 @@ impl Config {
         }
         let mut seen = Vec::new();
         for zone in &mut config.zones {
-            if !zone.apex.ends_with('.') {
-                return Err(format!(
-                    "zone apex {:?} must be absolute (end with a dot)",
-                    zone.apex
-                ));
-            }
-            name::parse(zone.apex.as_bytes(), name::ROOT)
-                .map_err(|e| format!("zone apex {:?}: {e}", zone.apex))?;
             let apex = zone.apex_wire();
             if seen.contains(&apex) {
                 return Err(format!("zone {} is configured twice", zone.apex));
@@ -364,6 +365,13 @@ impl Config {
     }
 }
 
+/// A domain name of the config in canonical text form: lower case, absolute (`E164.arpa` →
+/// `e164.arpa.`). The error quotes the name as written.
+fn canonical_name(text: &str) -> Result<String, String> {
+    let wire = name::parse(text.as_bytes(), name::ROOT).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(name::to_text(&name::to_lowercase(&wire)))
+}
+
 /// The secret of a key file as BIND's `tsig-keygen` (or `rndc-confgen -a`) writes it:
 /// `key "name" { algorithm hmac-sha256; secret "…"; };`.
 fn secret_from_keygen(text: &str) -> Option<String> {
@@ -377,11 +385,7 @@ fn parse_policy(entries: &[String], keys: &[Key]) -> Result<UpdatePolicy, String
     let mut policy = UpdatePolicy::default();
     for e in entries {
         if let Some(k) = e.strip_prefix("key:") {
-            let mut text = k.to_string();
-            if !text.ends_with('.') {
-                text.push('.');
-            }
-            let wire = name::parse(text.as_bytes(), name::ROOT)
+            let wire = name::parse(k.as_bytes(), name::ROOT)
                 .map(|n| name::to_lowercase(&n))
                 .map_err(|err| format!("{e:?}: {err}"))?;
             if !keys.iter().any(|key| key.name == wire) {
@@ -460,6 +464,39 @@ mod tests {
     }
 
     #[test]
+    fn zone_and_key_names_mean_the_same_with_or_without_the_final_dot_in_any_case() {
+        let text = |apex: &str, key: &str, allowed: &str| {
+            format!(
+                "[[key]]\nname = \"{key}\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n\
+                 [[zone]]\napex = \"{apex}\"\nfile = \"x\"\nallow_update = [\"key:{allowed}\"]\n"
+            )
+        };
+        for (apex, key, allowed) in [
+            ("3.4.e164.arpa", "Provisioning", "provisioning."),
+            ("3.4.E164.ARPA.", "provisioning.", "PROVISIONING"),
+        ] {
+            let c = Config::parse(&text(apex, key, allowed), Path::new(".")).unwrap();
+            assert_eq!(c.zones[0].apex, "3.4.e164.arpa.");
+            assert_eq!(
+                c.zones[0].apex_wire(),
+                b"\x013\x014\x04e164\x04arpa\x00".to_vec()
+            );
+            assert_eq!(c.keys[0].name, "provisioning.");
+            assert_eq!(
+                c.zones[0].update_policy.keys,
+                vec![b"\x0cprovisioning\x00".to_vec()]
+            );
+        }
+        // Written twice, differently: still the same zone.
+        let e = Config::parse(
+            "[[zone]]\napex = \"e164.arpa\"\nfile = \"x\"\n[[zone]]\napex = \"E164.Arpa.\"\nfile = \"y\"\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert_eq!(e, "zone e164.arpa. is configured twice");
+    }
+
+    #[test]
     fn listen_addresses_say_what_to_write() {
         let err = |text: &str| parse_listen(text).unwrap_err();
         assert_eq!(
@@ -505,13 +542,14 @@ mod tests {
                 .unwrap_err()
                 .contains("512")
         );
-        assert!(
-            Config::parse(
-                "[[zone]]\napex = \"e164.arpa\"\nfile = \"x\"",
-                Path::new(".")
-            )
-            .unwrap_err()
-            .contains("absolute")
+        let e = Config::parse(
+            "[[zone]]\napex = \"e164..arpa\"\nfile = \"x\"",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "zone apex \"e164..arpa\": empty label in name 'e164..arpa'"
         );
         assert!(Config::parse("[log]\nformat = \"xml\"", Path::new(".")).is_err());
         let e = Config::parse(

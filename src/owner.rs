@@ -574,6 +574,14 @@ fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
         return None;
     }
     let path: PathBuf = Journal::path_for(&config.state_dir, &zc.apex);
+    if let Some(old) = Journal::other_spelling(&path) {
+        if let Err(e) = std::fs::rename(&old, &path) {
+            error!(zone = %zc.apex, "cannot rename the journal {} to {}: {e}; the zone is not served", old.display(), path.display());
+            zones.unload(i);
+            return None;
+        }
+        info!(zone = %zc.apex, "renamed the journal {} to {} (zone names are kept in lower case)", old.display(), path.display());
+    }
     let (journal, opened) = match Journal::open(&path) {
         Ok(j) => j,
         Err(e) => {

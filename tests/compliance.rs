@@ -111,3 +111,39 @@ fn a_query_keeps_rd_and_cd_and_drops_the_rest_and_a_query_without_question_is_fo
     assert_eq!(r.rcode(), 1, "a QUERY needs a question");
     assert_eq!(flags(&r), QR | RD | CD | 1);
 }
+
+#[test]
+fn an_apex_written_without_the_final_dot_or_in_capitals_is_the_same_zone() {
+    for apex in ["e164.arpa", "E164.ARPA."] {
+        let s = TestServer::start(&[(apex, ZONE)]);
+        let r = decode(&s.udp_raw(&request(9, 0, 0, true, false)).unwrap()).unwrap();
+        assert_eq!(
+            (r.rcode(), r.aa(), r.answer.len()),
+            (0, true, 1),
+            "apex {apex:?}"
+        );
+        // `enumd check` names the zone in canonical form.
+        let config = s.dir.join("check.toml");
+        let zone = s.dir.join("zone0.zone");
+        std::fs::write(
+            &config,
+            format!(
+                "[[zone]]\napex = \"{apex}\"\nfile = \"{}\"\n",
+                zone.display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .expect("enumd check");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("zone e164.arpa.: "), "{text}");
+        assert!(
+            !text.contains("E164.ARPA") && !text.contains("e164.arpa:"),
+            "{text}"
+        );
+    }
+}

@@ -70,6 +70,25 @@ impl Journal {
         dir.join(format!("{stem}.jnl"))
     }
 
+    /// When `path` does not exist, a file beside it with the same name in another case: the
+    /// journal of a zone whose apex was configured in capitals (`E164.arpa.jnl`) before apexes
+    /// were kept in lower case, which must be adopted, not ignored.
+    pub fn other_spelling(path: &Path) -> Option<PathBuf> {
+        if path.exists() {
+            return None;
+        }
+        let want = path.file_name()?.to_str()?;
+        std::fs::read_dir(path.parent()?)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(want))
+            })
+    }
+
     /// Opens (or creates) the journal at `path`, reads every entry, and drops a torn tail.
     pub fn open(path: &Path) -> Result<(Self, Opened), String> {
         let shown = path.display();
@@ -429,6 +448,22 @@ mod tests {
         std::fs::write(&path, &bad).unwrap();
         let err = Journal::open(&path).err().unwrap();
         assert!(err.contains("does not end the file"), "{err}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_journal_named_in_capitals_is_found_by_its_lower_case_name() {
+        let d = dir();
+        std::fs::create_dir_all(&d).unwrap();
+        let path = Journal::path_for(&d, "e164.arpa.");
+        assert_eq!(Journal::other_spelling(&path), None);
+        std::fs::write(d.join("E164.Arpa.jnl"), b"x").unwrap();
+        assert_eq!(
+            Journal::other_spelling(&path),
+            Some(d.join("E164.Arpa.jnl"))
+        );
+        std::fs::write(&path, b"x").unwrap();
+        assert_eq!(Journal::other_spelling(&path), None, "the right name wins");
         let _ = std::fs::remove_dir_all(&d);
     }
 }
