@@ -123,9 +123,7 @@ fn benches(c: &mut Criterion) {
         zones: vec![Arc::new(zone)],
         ..Snapshot::default()
     };
-    let policy = Policy {
-        udp_payload_cap: 1232,
-    };
+    let policy = Policy::plain(1232);
     let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
         (
             "hit",
@@ -166,6 +164,7 @@ fn benches(c: &mut Criterion) {
                     &snapshot,
                     black_box(&queries[i]),
                     Transport::Udp,
+                    std::net::Ipv4Addr::LOCALHOST.into(),
                     &policy,
                     &mut out,
                 )

@@ -32,12 +32,50 @@ pub struct Config {
     /// Where journals live; relative paths are taken from the config file's directory.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// NSID (RFC 5001): what this server calls itself to clients that ask, as text or hex.
+    #[serde(default)]
+    pub nsid: Option<String>,
+    #[serde(default)]
+    pub nsid_hex: Option<String>,
+    /// DNS Cookies (RFC 7873, RFC 9018), on by default as in BIND.
+    #[serde(default = "default_cookies")]
+    pub cookies: bool,
+    /// Cookie secrets, 32 hex digits each: the first makes cookies, every one verifies them.
+    /// None: a random secret, replaced every 26 hours.
+    #[serde(default)]
+    pub cookie_secret: Option<OneOrMore>,
+    /// `nsid` or `nsid_hex` as bytes (filled by `Config::parse`).
+    #[serde(skip)]
+    pub nsid_bytes: Option<Vec<u8>>,
+    /// `cookie_secret` decoded (filled by `Config::parse`).
+    #[serde(skip)]
+    pub cookie_secrets: Vec<crate::cookie::Secret>,
     /// TSIG keys (RFC 8945), by name.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
 }
+
+/// A value that may be written alone or as a list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+}
+
+impl OneOrMore {
+    fn items(&self) -> &[String] {
+        match self {
+            Self::One(s) => std::slice::from_ref(s),
+            Self::More(v) => v,
+        }
+    }
+}
+
+/// The longest NSID accepted: room is left in a 512-byte response for the question.
+const NSID_MAX: usize = 128;
 
 /// A TSIG key: its name, algorithm and secret (inline base64, or a file as BIND's
 /// `tsig-keygen` writes it).
@@ -217,6 +255,9 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     ))
 }
 
+fn default_cookies() -> bool {
+    true
+}
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
 }
@@ -270,6 +311,29 @@ impl Config {
                 "edns_udp_payload = {}: must be at least 512 (RFC 6891 §6.2.5)",
                 config.edns_udp_payload
             ));
+        }
+        config.nsid_bytes = match (&config.nsid, &config.nsid_hex) {
+            (None, None) => None,
+            (Some(text), None) => Some(text.as_bytes().to_vec()),
+            (None, Some(hex)) => Some(parse_hex(hex).ok_or_else(|| {
+                format!("nsid_hex = {hex:?}: expected an even number of hex digits")
+            })?),
+            (Some(_), Some(_)) => return Err("give nsid or nsid_hex, not both".to_string()),
+        };
+        if let Some(n) = &config.nsid_bytes
+            && !(1..=NSID_MAX).contains(&n.len())
+        {
+            return Err(format!("nsid: {} bytes; give 1 to {NSID_MAX}", n.len()));
+        }
+        if let Some(secrets) = &config.cookie_secret {
+            if secrets.items().is_empty() {
+                return Err("cookie_secret: give at least one secret, or leave it out".to_string());
+            }
+            config.cookie_secrets = secrets
+                .items()
+                .iter()
+                .map(|s| crate::cookie::parse_secret(s))
+                .collect::<Result<_, _>>()?;
         }
         // Zone and key names as operators write them: with or without the final dot, in any
         // case, as BIND, Knot and NSD take them. Kept in canonical form (lower case, absolute)
@@ -363,6 +427,17 @@ impl Config {
         }
         Ok(out)
     }
+}
+
+/// Bytes written as hex digits, two per byte.
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// A domain name of the config in canonical text form: lower case, absolute (`E164.arpa` →

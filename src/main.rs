@@ -284,7 +284,13 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let serving = Serving::new(&config, store, owner.clone());
+        let serving = match Serving::new(&config, store, owner.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
         tokio::spawn(enumd::owner::signals(owner, config.watch));
         tokio::spawn(listeners.serve(serving));
         info!("serving");

@@ -6,13 +6,43 @@ use crate::rdata::rtype;
 
 pub const HEADER_LEN: usize = 12;
 
-/// What the request said about EDNS (RFC 6891 §6.1.3).
+/// What the request said about EDNS (RFC 6891 §6.1.3), and the options it carried that
+/// enumd answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edns {
     pub payload: u16,
     pub version: u8,
     pub dnssec_ok: bool,
+    /// An NSID option was present (RFC 5001 §2.1: empty, but any content asks).
+    pub nsid: bool,
+    pub cookie: CookieOption,
 }
+
+/// The COOKIE option of a request (RFC 7873 §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieOption {
+    #[default]
+    Absent,
+    /// Where its data starts in the message, and its length: 8 (a client cookie alone) or
+    /// 16 to 40 (a client cookie and a server cookie).
+    At { start: usize, len: usize },
+    /// A length RFC 7873 §5.2.2 calls malformed, or a second COOKIE option.
+    Malformed,
+}
+
+impl CookieOption {
+    /// The option's data in `msg`, the request it was read from.
+    pub fn data<'m>(&self, msg: &'m [u8]) -> Option<&'m [u8]> {
+        match *self {
+            Self::At { start, len } => msg.get(start..start + len),
+            _ => None,
+        }
+    }
+}
+
+/// EDNS option codes enumd answers.
+const OPTION_NSID: u16 = 3;
+const OPTION_COOKIE: u16 = 10;
 
 /// A decoded request.
 pub struct Request {
@@ -99,11 +129,13 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
                 if section != 2 || req.edns.is_some() || msg[name_at] != 0 {
                     return Err(Rejected::FormErr);
                 }
-                check_options(rdata)?;
+                let (nsid, cookie) = read_options(rdata, pos + 10)?;
                 req.edns = Some(Edns {
                     payload: u16::from_be_bytes([rr[2], rr[3]]),
                     version: rr[5],
                     dnssec_ok: rr[6] & 0x80 != 0,
+                    nsid,
+                    cookie,
                 });
             }
             pos += 10 + rdlen;
@@ -112,14 +144,34 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
     Ok(req)
 }
 
-/// EDNS options must tile the OPT RDATA exactly (RFC 6891 §6.1.2).
-fn check_options(mut rdata: &[u8]) -> Result<(), Rejected> {
-    while !rdata.is_empty() {
-        let head = rdata.get(..4).ok_or(Rejected::FormErr)?;
+/// Reads the options of an OPT RDATA that starts at `start` in the message: whether NSID was
+/// asked, and the COOKIE option. Options must tile the RDATA exactly (RFC 6891 §6.1.2).
+fn read_options(rdata: &[u8], start: usize) -> Result<(bool, CookieOption), Rejected> {
+    let (mut nsid, mut cookie) = (false, CookieOption::Absent);
+    let mut at = 0;
+    while at < rdata.len() {
+        let head = rdata.get(at..at + 4).ok_or(Rejected::FormErr)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
         let len = u16::from_be_bytes([head[2], head[3]]) as usize;
-        rdata = rdata.get(4 + len..).ok_or(Rejected::FormErr)?;
+        if rdata.len() < at + 4 + len {
+            return Err(Rejected::FormErr);
+        }
+        match code {
+            OPTION_NSID => nsid = true,
+            OPTION_COOKIE => {
+                cookie = match (cookie, len) {
+                    (CookieOption::Absent, 8 | 16..=40) => CookieOption::At {
+                        start: start + at + 4,
+                        len,
+                    },
+                    _ => CookieOption::Malformed,
+                };
+            }
+            _ => {}
+        }
+        at += 4 + len;
     }
-    Ok(())
+    Ok((nsid, cookie))
 }
 
 /// Reads the possibly compressed name at `pos` into `out`; returns its length and the position
@@ -197,10 +249,50 @@ mod tests {
             Some(Edns {
                 payload: 4096,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                nsid: false,
+                cookie: CookieOption::Absent,
             })
         );
         assert_eq!(r.id, [0xab, 0xcd]);
+    }
+
+    #[test]
+    fn nsid_and_cookie_options_are_found_and_bad_cookie_lengths_marked() {
+        let opt = |options: &[u8]| {
+            let mut o = vec![0, 0, 41, 0x10, 0x00, 0, 0, 0, 0];
+            o.extend_from_slice(&u16::try_from(options.len()).unwrap().to_be_bytes());
+            o.extend_from_slice(options);
+            o
+        };
+        let cookie =
+            |len: usize| [&[0, 10, 0, u8::try_from(len).unwrap()][..], &vec![7; len]].concat();
+        let nsid = [0, 3, 0, 0];
+        let m = query(b"\x00", &opt(&[&nsid[..], &cookie(8)].concat()), 1);
+        let e = parse(&m).unwrap().edns.unwrap();
+        assert!(e.nsid);
+        assert_eq!(e.cookie.data(&m), Some(&[7; 8][..]));
+        for (len, ok) in [
+            (0, false),
+            (7, false),
+            (8, true),
+            (9, false),
+            (15, false),
+            (16, true),
+            (40, true),
+            (41, false),
+        ] {
+            let m = query(b"\x00", &opt(&cookie(len)), 1);
+            let e = parse(&m).unwrap().edns.unwrap();
+            assert!(!e.nsid);
+            assert_eq!(e.cookie.data(&m).is_some(), ok, "{len}");
+            assert_eq!(e.cookie == CookieOption::Malformed, !ok, "{len}");
+        }
+        let m = query(b"\x00", &opt(&[cookie(8), cookie(8)].concat()), 1);
+        assert_eq!(
+            parse(&m).unwrap().edns.unwrap().cookie,
+            CookieOption::Malformed
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! of an async loop. TCP, where connections wait on slow peers, runs on tokio.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::cookie::{self, Cookies};
 use crate::lookup::Snapshot;
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Policy, Transport};
@@ -49,17 +50,20 @@ pub struct Serving {
 }
 
 impl Serving {
-    pub fn new(config: &Config, store: Arc<ArcSwap<Snapshot>>, owner: Handle) -> Self {
-        Self {
+    /// What `config` asks for; fails only if no random cookie secret can be had.
+    pub fn new(
+        config: &Config,
+        store: Arc<ArcSwap<Snapshot>>,
+        owner: Handle,
+    ) -> Result<Self, String> {
+        Ok(Self {
             store,
-            policy: Policy {
-                udp_payload_cap: config.edns_udp_payload,
-            },
+            policy: Policy::from_config(config)?,
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
             stop: Arc::new(AtomicBool::new(false)),
             owner,
-        }
+        })
     }
 }
 
@@ -121,10 +125,26 @@ impl Listeners {
             }
         }
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(cookies) = serving.policy.cookies.clone().filter(|c| c.rotates()) {
+            tasks.spawn(rotate_cookie_secret(cookies));
+        }
         for listener in self.tcp {
             tasks.spawn(tcp_acceptor(listener, serving.clone()));
         }
         while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Replaces a generated cookie secret every [`cookie::ROTATION`] (RFC 9018 §4.3).
+async fn rotate_cookie_secret(cookies: Arc<Cookies>) {
+    let mut every = tokio::time::interval(cookie::ROTATION);
+    every.tick().await; // the first tick is now
+    loop {
+        every.tick().await;
+        match cookies.rotate() {
+            Ok(()) => info!("new cookie secret; the previous one is still accepted"),
+            Err(e) => warn!("{e}; keeping the current cookie secret"),
+        }
     }
 }
 
@@ -272,15 +292,17 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     }
                     continue;
                 }
-                if peer.is_some()
-                    && wire::respond(
-                        &snapshot,
-                        &requests[i][..len],
-                        Transport::Udp,
-                        &serving.policy,
-                        &mut responses[i],
-                    )
-                {
+                let Some(client) = peer.as_ref().and_then(ip_of) else {
+                    continue;
+                };
+                if wire::respond(
+                    &snapshot,
+                    &requests[i][..len],
+                    Transport::Udp,
+                    client,
+                    &serving.policy,
+                    &mut responses[i],
+                ) {
                     responses.swap(i, ready);
                     replies[ready] = peer;
                     ready += 1;
@@ -299,6 +321,14 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
 /// An UPDATE request (opcode 5, QR clear, RFC 2136 §2.2): the owner's to answer.
 fn is_update(msg: &[u8]) -> bool {
     msg.len() >= 12 && msg[2] & 0x80 == 0 && (msg[2] >> 3) & 0x0f == 5
+}
+
+/// The address of a datagram's sender.
+fn ip_of(s: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
 }
 
 fn sockaddr(s: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
@@ -411,6 +441,7 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             &snapshot,
             &request,
             Transport::Tcp,
+            peer.ip(),
             &serving.policy,
             &mut response,
         ) {

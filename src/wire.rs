@@ -5,10 +5,15 @@
 //! empty sections (RFC 2181 §9), so the client retries over TCP and never acts on part of an
 //! RRset. Optional additional records are dropped instead of truncating.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::cookie::{self, Cookies};
 use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
 use crate::name;
 use crate::rdata::rtype;
-use crate::request::{self, Edns, HEADER_LEN, Rejected};
+use crate::request::{self, CookieOption, Edns, HEADER_LEN, Rejected};
 use crate::template;
 
 /// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
@@ -18,23 +23,72 @@ pub enum Transport {
     Tcp,
 }
 
-/// Serving settings the encoder needs.
-#[derive(Clone, Copy, Debug)]
+/// Serving settings the encoder needs, fixed at start from the config.
+#[derive(Clone, Debug)]
 pub struct Policy {
     /// The largest EDNS UDP payload we answer with and advertise.
     pub udp_payload_cap: u16,
+    /// The NSID (RFC 5001) sent to requests that ask for it; None: never sent.
+    pub nsid: Option<Box<[u8]>>,
+    /// DNS Cookies (RFC 7873); None: COOKIE options are ignored, as by a server without them.
+    pub cookies: Option<Arc<Cookies>>,
+}
+
+impl Policy {
+    /// The policy `config` asks for; with cookies on and no `cookie_secret`, a random secret.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let cookies = match (config.cookies, &config.cookie_secrets[..]) {
+            (false, _) => None,
+            (true, []) => Some(Cookies::generated()?),
+            (true, secrets) => Cookies::configured(secrets),
+        };
+        Ok(Self {
+            udp_payload_cap: config.edns_udp_payload,
+            nsid: config.nsid_bytes.clone().map(Vec::into_boxed_slice),
+            cookies: cookies.map(Arc::new),
+        })
+    }
+
+    /// Settings with no NSID and no cookies (tests and benchmarks of the encoder).
+    pub fn plain(udp_payload_cap: u16) -> Self {
+        Self {
+            udp_payload_cap,
+            nsid: None,
+            cookies: None,
+        }
+    }
 }
 
 /// An OPT RR with no options: root owner, type, class, TTL, RDLENGTH.
 const OPT_LEN: usize = 11;
+/// An EDNS option's code and length.
+const OPTION_HEAD: usize = 4;
+const OPTION_NSID: u16 = 3;
+const OPTION_COOKIE: u16 = 10;
 const CLASS_IN: u16 = 1;
 
-/// Answers one request. Writes the response into `out` and returns true, or returns false when
-/// nothing should be sent (too short to carry an ID, or itself a response).
+/// The EDNS options a response carries.
+#[derive(Clone, Copy, Default)]
+struct Options<'p> {
+    nsid: Option<&'p [u8]>,
+    cookie: Option<[u8; cookie::REPLY_LEN]>,
+}
+
+impl Options<'_> {
+    /// Their bytes in the OPT RDATA.
+    fn len(&self) -> usize {
+        self.nsid.map_or(0, |n| OPTION_HEAD + n.len())
+            + self.cookie.map_or(0, |c| OPTION_HEAD + c.len())
+    }
+}
+
+/// Answers one request from `client`. Writes the response into `out` and returns true, or
+/// returns false when nothing should be sent (too short to carry an ID, or itself a response).
 pub fn respond(
     snapshot: &Snapshot,
     request: &[u8],
     transport: Transport,
+    client: IpAddr,
     policy: &Policy,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -75,8 +129,25 @@ pub fn respond(
     let opcode_rd = reply_flags(req.flags[0], if query { 0x01 } else { 0 });
     let cd = if query { req.flags[1] & 0x10 } else { 0 };
 
+    // NSID and cookies cost nothing unless the request carries their options.
+    let mut options = Options::default();
+    let mut bad_cookie = false;
+    if let Some(e) = edns {
+        if e.nsid {
+            options.nsid = policy.nsid.as_deref();
+        }
+        if let Some(cookies) = &policy.cookies {
+            bad_cookie = e.cookie == CookieOption::Malformed;
+            if let Some(data) = e.cookie.data(request) {
+                options.cookie = Some(cookies.answer(data, client, unix_time()).0);
+            }
+        }
+    }
+
     let answer = if !query {
         Answer::error(Rcode::NotImp)
+    } else if bad_cookie {
+        Answer::error(Rcode::FormErr) // RFC 7873 §5.2.2
     } else if edns.is_some_and(|e| e.version > 0) {
         Answer::error(Rcode::BadVers)
     } else if qname.is_empty() {
@@ -97,7 +168,11 @@ pub fn respond(
         (Transport::Udp, None) => 512,
         (Transport::Udp, Some(e)) => usize::from(e.payload.min(policy.udp_payload_cap).max(512)),
     };
-    let reserve = if edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = if edns.is_some() {
+        OPT_LEN + options.len()
+    } else {
+        0
+    };
     Encoder::encode(
         out,
         id,
@@ -107,10 +182,18 @@ pub fn respond(
         qtype,
         qclass,
         &answer,
-        limit - reserve,
+        limit.saturating_sub(reserve),
     );
-    finish_edns(out, edns, answer.rcode, policy);
+    finish_edns(out, edns, answer.rcode, policy, &options);
     true
+}
+
+/// Seconds since the Unix epoch, modulo 2³², as cookie timestamps count them (RFC 9018 §4.3).
+fn unix_time() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(secs & u64::from(u32::MAX)).unwrap_or(0)
 }
 
 /// Whether header byte 2 says QUERY (opcode 0): the one opcode answered here (UPDATE goes to
@@ -135,8 +218,14 @@ fn header(out: &mut Vec<u8>, id: [u8; 2], opcode_rd: u8, cd: u8, rcode: Rcode, a
 }
 
 /// Appends the OPT record when the request had one (RFC 6891 §7), carrying the upper bits of an
-/// extended RCODE and the DO bit copied (RFC 3225 §3).
-fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, policy: &Policy) {
+/// extended RCODE, the DO bit copied (RFC 3225 §3), and `options`.
+fn finish_edns(
+    out: &mut Vec<u8>,
+    edns: Option<Edns>,
+    rcode: Rcode,
+    policy: &Policy,
+    options: &Options<'_>,
+) {
     let Some(e) = edns else {
         return;
     };
@@ -147,9 +236,25 @@ fn finish_edns(out: &mut Vec<u8>, edns: Option<Edns>, rcode: Rcode, policy: &Pol
     out.push(0); // version 0
     out.push(if e.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    out.extend_from_slice(&[0, 0]);
+    // NSID is at most 128 bytes (config check), a cookie 24: the length fits.
+    #[allow(clippy::cast_possible_truncation)]
+    out.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    if let Some(nsid) = options.nsid {
+        option(out, OPTION_NSID, nsid);
+    }
+    if let Some(c) = &options.cookie {
+        option(out, OPTION_COOKIE, c);
+    }
     let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
     out[10..12].copy_from_slice(&arcount.to_be_bytes());
+}
+
+/// Appends one EDNS option of at most 65,535 bytes.
+fn option(out: &mut Vec<u8>, code: u16, data: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    #[allow(clippy::cast_possible_truncation)]
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
 }
 
 /// Writes a response with RFC 1035 §4.1.4 name compression.

@@ -33,6 +33,9 @@ use enumd::zone::{Zone, ZoneBuilder};
 use enumd::zonefile;
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
+/// The address queries of the wire-level property come from.
+const CLIENT: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 const CASES: u32 = 160;
 /// The seed unless `PROPTEST_RNG_SEED` says otherwise: CI runs the same cases every time.
 const SEED: u64 = 0x656e_756d_6400_0016;
@@ -861,9 +864,7 @@ fn check_wire(
     qtype: u16,
     want: &Expected,
 ) -> Result<(), TestCaseError> {
-    let policy = Policy {
-        udp_payload_cap: 1232,
-    };
+    let policy = Policy::plain(1232);
     let mut out = Vec::new();
     for (transport, payload, limit) in [
         (Transport::Udp, None, 512),
@@ -871,7 +872,7 @@ fn check_wire(
         (Transport::Tcp, Some(4096), 65_535),
     ] {
         let q = query_bytes(0x1234, qname, qtype, payload);
-        prop_assert!(respond(snapshot, &q, transport, &policy, &mut out));
+        prop_assert!(respond(snapshot, &q, transport, CLIENT, &policy, &mut out));
         prop_assert!(
             out.len() <= limit,
             "{} octets over {transport:?}",

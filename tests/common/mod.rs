@@ -94,7 +94,7 @@ impl TestServer {
             .block_on(Listeners::bind(&config.listen))
             .expect("bind");
         let addr = listeners.local_addrs()[0];
-        let serving = Serving::new(&config, store, owner);
+        let serving = Serving::new(&config, store, owner).expect("serving");
         let stop = serving.stop.clone();
         runtime.spawn(listeners.serve(serving));
         Self {
