@@ -385,19 +385,7 @@ fn dnspython_cookies(s: &TestServer, lengths: &[usize]) -> Vec<String> {
          \x20       print(n, dns.rcode.to_text(r.rcode()), r.edns, len(r.answer), c[0].to_wire().hex() if c else '-')\n",
         port = s.addr.port()
     );
-    let out = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 (apt-get install python3-dnspython)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    common::python_lines(&script)
 }
 
 #[test]

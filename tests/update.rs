@@ -389,19 +389,7 @@ fn dnspython(addr: SocketAddr, body: &str) -> Vec<String> {
          def send(u):\n    r = dns.query.udp(u, '127.0.0.1', port={}, timeout=5)\n    return r\n{body}",
         addr.port()
     );
-    let out = Command::new("/usr/bin/python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 (apt-get install python3-dnspython)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    common::python_lines(&script)
 }
 
 #[test]

@@ -183,3 +183,20 @@ pub fn lines(records: &[Record]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Runs a script with Debian's Python (where dnspython is installed); its printed lines.
+pub fn python_lines(script: &str) -> Vec<String> {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 (apt-get install python3-dnspython)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
