@@ -1,5 +1,5 @@
-//! Micro-benchmarks without sockets: `wire::respond` per kind of query, the zone loader, and
-//! `Zone::apply` of a one-number change.
+//! Micro-benchmarks without sockets: `wire::respond` per kind of query and with DNS Cookies
+//! off and on, the zone loader, and `Zone::apply` of a one-number change.
 //! `cargo bench --bench micro`. The side-by-side server benchmark is `benches/side_by_side.sh`.
 
 use std::hint::black_box;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use enumd::cookie::Cookies;
 use enumd::lookup::Snapshot;
 use enumd::wire::{self, Policy, Transport};
 use enumd::zone::Zone;
@@ -153,25 +154,95 @@ fn benches(c: &mut Criterion) {
         ),
     ];
     let mut group = c.benchmark_group("respond");
+    group.throughput(Throughput::Elements(1));
     for (kind, queries) in &cases {
-        let mut out = Vec::with_capacity(4096);
-        let mut i = 0;
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(*kind, |b| {
-            b.iter(|| {
-                i = (i + 1) % queries.len();
-                wire::respond(
-                    &snapshot,
-                    black_box(&queries[i]),
-                    Transport::Udp,
-                    std::net::Ipv4Addr::LOCALHOST.into(),
-                    &policy,
-                    &mut out,
-                )
-            })
-        });
+        bench_respond(&mut group, kind, &snapshot, queries, &policy);
     }
     group.finish();
+
+    // DNS Cookies: number hits with no COOKIE option, a client cookie alone, and a client
+    // cookie with a valid server cookie, each answered with cookies off and on.
+    let cookies = Arc::new(Cookies::configured(&[[0x5a; 16]]).expect("a secret"));
+    let client = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let client_cookie = [1, 2, 3, 4, 5, 6, 7, 8];
+    let full = cookies
+        .answer(
+            &client_cookie,
+            client,
+            u32::try_from(now & 0xffff_ffff).unwrap(),
+        )
+        .0;
+    let hits: Vec<&String> = numbers.iter().step_by(97).collect();
+    let with_cookie = |cookie: &[u8]| -> Vec<Vec<u8>> {
+        hits.iter()
+            .map(|n| {
+                let mut q = query(n, 35);
+                let len = q.len();
+                // The OPT's RDLENGTH, then the COOKIE option.
+                let rdlen = u16::try_from(4 + cookie.len()).unwrap();
+                q[len - 2..].copy_from_slice(&rdlen.to_be_bytes());
+                q.extend_from_slice(&[0, 10, 0, u8::try_from(cookie.len()).unwrap()]);
+                q.extend_from_slice(cookie);
+                q
+            })
+            .collect()
+    };
+    let kinds = [
+        (
+            "none",
+            hits.iter().map(|n| query(n, 35)).collect::<Vec<_>>(),
+        ),
+        ("client", with_cookie(&client_cookie)),
+        ("server", with_cookie(&full)),
+    ];
+    let off = Policy::plain(1232);
+    let on = Policy {
+        cookies: Some(cookies),
+        ..Policy::plain(1232)
+    };
+    let mut group = c.benchmark_group("cookies");
+    group.throughput(Throughput::Elements(1));
+    for (kind, queries) in &kinds {
+        for (setting, policy) in [("off", &off), ("on", &on)] {
+            bench_respond(
+                &mut group,
+                &format!("{kind}/{setting}"),
+                &snapshot,
+                queries,
+                policy,
+            );
+        }
+    }
+    group.finish();
+}
+
+/// `wire::respond` over `queries` in turn, from 127.0.0.1 over UDP.
+fn bench_respond(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    snapshot: &Snapshot,
+    queries: &[Vec<u8>],
+    policy: &Policy,
+) {
+    let mut out = Vec::with_capacity(4096);
+    let mut i = 0;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            wire::respond(
+                snapshot,
+                black_box(&queries[i]),
+                Transport::Udp,
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                policy,
+                &mut out,
+            )
+        })
+    });
 }
 
 /// Replaces the first NAPTR of number `owner` (its preference raised) and the SOA serial.

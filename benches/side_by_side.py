@@ -584,6 +584,7 @@ def run_dnsperf(args, srv, qfile, mode, out_path):
         cmd += ["-b", str(args.buffer)]
     if mode == "rate":
         cmd += ["-Q", str(args.rate)]
+    cmd += getattr(args, "dnsperf_extra", [])  # e.g. ["-E", "10:…"] from benches/cookies.py
     srv.refresh_pids()
     d0 = udp_drops(args.port)
     c0 = cpu_ticks(srv.pids)

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""What DNS Cookies cost enumd: CPU per answer with `cookies = true` over `cookies = false`, by
+the side-by-side method (server pinned to CPU 1 with one worker, dnsperf at a fixed rate pinned
+to CPU 0, the server's utime+stime from /proc over the answers dnsperf counted), for three kinds
+of queries, all from the generated query mix:
+
+  none    no COOKIE option: the common case, which must not pay for cookies;
+  client  a client cookie alone: the server makes a server cookie (one SipHash) per answer;
+  server  a client cookie and a valid server cookie, fetched from the server just before the
+          run: it verifies it (one SipHash) and sends it back.
+
+With cookies off the option is ignored, so "off" is the same queries answered without cookie
+work. Runs alternate off and on, each pair started fresh, and each figure is the median over
+--rounds pairs. Checks that each run got only NOERROR/NXDOMAIN answers, lost none, and that
+responses grew by the 28-byte COOKIE option exactly where a cookie was answered.
+
+These machines are noisy (runs of the same binary differ by several per cent), so a second
+table counts instructions instead, which do not vary: enumd under `valgrind --tool=callgrind`
+on the 100,000-number zone answers the first --cg-queries queries of the mix once, and the
+inclusive count of its UDP worker (all the user-space work per datagram: receive, decode,
+look up, encode, send) is divided by the answers. The kernel's share of CPU per answer is the
+same with cookies off and on, so this ratio bounds the whole one from above.
+
+  benches/cookies.py [--numbers 1000000] [--rounds 5] [--seconds 10] [--rate 20000]
+                     [--max-steal 0.05] [--retries 3] [--cg-queries 20000] [--no-callgrind]
+
+Needs dnsperf, taskset, valgrind, Debian's python3-dnspython and a release build of enumd; the
+data comes from gen_enum_zone.py (made in target/bench-data if missing).
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import dns.edns
+import dns.message
+import dns.query
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import Server, ensure_data, port_in_use, run_dnsperf, set_child_subreaper  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT_COOKIE = "0102030405060708"
+
+
+def log(msg):
+    print(f"[cookies {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Enumd(Server):
+    """enumd with one extra config line (`cookies = …`)."""
+
+    def __init__(self, args, workdir, tmp, line, prefix=()):
+        self.line = line
+        self.prefix = list(prefix)
+        super().__init__("enumd", args, workdir, tmp)
+
+    def _config_enumd(self):
+        conf = os.path.join(self.dir, "enumd.toml")
+        with open(conf, "w") as f:
+            f.write(f"""listen = ["127.0.0.1:{self.args.port}"]
+edns_udp_payload = 1232
+watch = false
+{self.line}
+[log]
+level = "warn"
+[[zone]]
+apex = "4.4.e164.arpa."
+file = "{self.args.zone}"
+""")
+        self.cmd = self.prefix + [self.args.enumd, "serve", "--config", conf]
+        self.env = dict(os.environ, TOKIO_WORKER_THREADS="1")
+        self.version_cmd = [self.args.enumd, "--version"]
+
+
+def start(srv, args, run):
+    """Starts `srv` once the port is free (the previous server's sockets can outlive it briefly)."""
+    deadline = time.monotonic() + 30
+    while port_in_use(args.port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return srv.start(run)
+
+
+def measured(args, srv, qfile, path):
+    """A fixed-rate dnsperf run; repeated (up to --retries times) while the hypervisor took more
+    than --max-steal of the CPU meanwhile, which these shared machines do now and then."""
+    for attempt in range(args.retries + 1):
+        r = run_dnsperf(args, srv, qfile, "rate", path)
+        if r["steal_frac"] <= args.max_steal:
+            break
+        log(f"steal {r['steal_frac'] * 100:.0f}% during the run: again")
+    return r
+
+
+def server_cookie(args):
+    """The full COOKIE (client + server cookie) the server gives 127.0.0.1 for CLIENT_COOKIE."""
+    q = dns.message.make_query(args.probe, "NAPTR", use_edns=0,
+                               options=[dns.edns.GenericOption(10, bytes.fromhex(CLIENT_COOKIE))])
+    r = dns.query.udp(q, "127.0.0.1", port=args.port, timeout=5, source="127.0.0.1")
+    opts = [o for o in r.options if o.otype == 10]
+    if not opts:
+        raise SystemExit("the server sent no cookie back")
+    return opts[0].to_wire().hex()
+
+
+def callgrind_table(args, tmp, kinds, cookie_options):
+    """Instructions per answer of enumd's UDP worker, cookies off and on, per kind of query."""
+    cg = argparse.Namespace(**vars(args))
+    cg.zone, cg.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), 100_000)
+    cg.port = args.port + 1
+    queries = os.path.join(tmp, "cg-queries.txt")
+    with open(os.path.join(args.data, "queries-100000.txt")) as src, open(queries, "w") as dst:
+        for i, line in enumerate(src):
+            if i >= args.cg_queries:
+                break
+            dst.write(line)
+    per = {}
+    for on in (False, True):
+        for k in kinds:
+            out = os.path.join(tmp, f"callgrind-{on}-{k}.out")
+            srv = Enumd(cg, os.path.join(tmp, f"cg-{on}-{k}"), tmp, f"cookies = {'true' if on else 'false'}",
+                        prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+            start(srv, cg, 1)
+            try:
+                full = (server_cookie(cg) if on else
+                        CLIENT_COOKIE + "01000000" + f"{int(time.time()) & 0xffffffff:08x}" + "00" * 8)
+                # Count from here: not the load, nor the probes that waited for it.
+                subprocess.run(["callgrind_control", "--zero", str(srv.popen.pid)], check=True,
+                               capture_output=True)
+                cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(cg.port), "-d", queries, "-n", "1", "-e",
+                       "-Q", "2000", "-t", "5"] + cookie_options(k, full)
+                r = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                done = int(re.search(r"Queries completed:\s+(\d+)", r).group(1))
+                if done != args.cg_queries:
+                    raise SystemExit(f"callgrind {on} {k}: {done} of {args.cg_queries} answered")
+            finally:
+                srv.stop(timeout=120)
+            ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True,
+                                 text=True, check=True).stdout
+            def inclusive(function):
+                m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(function) + r" \[", ann, re.M)
+                return int(m.group(1).replace(",", "")) / done if m else 0.0
+            per[(on, k)] = (inclusive("enumd::server::udp_worker"), inclusive("enumd::cookie::Cookies::answer"))
+            log(f"callgrind cookies={'on' if on else 'off'} {k:6}: {per[(on, k)][0]:,.0f} instructions per answer, "
+                f"{per[(on, k)][1]:,.0f} of them in Cookies::answer")
+    print(f"\n## Cookies on over off: user-space instructions per answer (callgrind), 100,000 numbers\n")
+    print(f"The first {args.cg_queries:,} queries of the mix, answered once at `-Q 2000` by enumd under "
+          f"valgrind, counted from when the zone had loaded; the inclusive counts of "
+          f"`enumd::server::udp_worker` (everything a datagram costs in user space) and of "
+          f"`enumd::cookie::Cookies::answer` (the SipHash and its inputs) over the answers.\n")
+    print("| queries | off | on | on / off | of which Cookies::answer |")
+    print("|---|---:|---:|---:|---:|")
+    for k in kinds:
+        off, on = per[(False, k)][0], per[(True, k)][0]
+        print(f"| {k} | {off:,.0f} | {on:,.0f} | {on / off:.3f}× | {per[(True, k)][1]:,.0f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--numbers", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=20_000)
+    ap.add_argument("--port", type=int, default=53550)
+    ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
+    ap.add_argument("--enumd", default=os.path.join(ROOT, "target", "release", "enumd"))
+    ap.add_argument("--max-steal", type=float, default=0.05)
+    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--cg-queries", type=int, default=20_000)
+    ap.add_argument("--no-callgrind", action="store_true")
+    args = ap.parse_args()
+    # What side_by_side's helpers read.
+    args.zone, args.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), args.numbers)
+    args.clients, args.outstanding, args.timeout, args.edns, args.buffer = 1, 200, 1, 1, 0
+    args.ready_timeout = 900.0
+    qfile = os.path.join(args.data, f"queries-{args.numbers}.txt")
+    set_child_subreaper()
+    tmp = tempfile.mkdtemp(prefix="enumd-cookies-")
+    args.pidfile = os.path.join(tmp, "pids")
+    out = os.path.join(tmp, "runs")
+    os.makedirs(out)
+
+    kinds = ["none", "client", "server"]
+
+    def cookie_options(kind, full):
+        return {"none": [], "client": ["-E", f"10:{CLIENT_COOKIE}"], "server": ["-E", f"10:{full}"]}[kind]
+
+    cpu = {(on, k): [] for on in (False, True) for k in kinds}
+    size = {(on, k): [] for on in (False, True) for k in kinds}
+    for rnd in range(1, args.rounds + 1):
+        for on in (False, True):
+            srv = Enumd(args, os.path.join(tmp, f"enumd-{on}"), tmp, f"cookies = {'true' if on else 'false'}")
+            ready = start(srv, args, rnd)
+            srv.pin()
+            time.sleep(1)
+            try:
+                # With cookies off there is no server cookie to fetch: the "server" queries then
+                # carry one of the same shape, which is ignored.
+                full = (server_cookie(args) if on else
+                        CLIENT_COOKIE + "01000000" + f"{int(time.time()) & 0xffffffff:08x}" + "00" * 8)
+                for k in kinds:
+                    args.dnsperf_extra = cookie_options(k, full)
+                    r = measured(args, srv, qfile, os.path.join(out, f"{rnd}-{on}-{k}.txt"))
+                    bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
+                    if r.get("lost") or bad:
+                        raise SystemExit(f"round {rnd} cookies={on} {k}: lost {r.get('lost')}, rcodes {bad}")
+                    cpu[(on, k)].append(r["cpu_us_per_answer"])
+                    size[(on, k)].append(r["resp_size"])
+                    log(f"round {rnd} cookies={'on' if on else 'off'} {k:6}: {r['cpu_us_per_answer']:.3f} µs/answer, "
+                        f"{r['completed']:.0f} answers, response {r['resp_size']:.0f} B, steal {r['steal_frac'] * 100:.0f}%, other {r['other_cpu_frac'] * 100:.0f}% (ready in {ready:.1f} s)")
+            finally:
+                srv.stop()
+    print(f"## Cookies on over off: CPU per answer, {args.numbers:,} numbers, median of {args.rounds} rounds\n")
+    print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
+          f"CPU 1 with one worker, dnsperf to CPU 0.\n")
+    print("| queries | off (µs/answer) | on (µs/answer) | on / off | response bytes off → on |")
+    print("|---|---:|---:|---:|---:|")
+    for k in kinds:
+        off, on = statistics.median(cpu[(False, k)]), statistics.median(cpu[(True, k)])
+        so, sn = statistics.median(size[(False, k)]), statistics.median(size[(True, k)])
+        print(f"| {k} | {off:.3f} | {on:.3f} | {on / off:.3f}× | {so:.0f} → {sn:.0f} |")
+        want = 0 if k == "none" else 28
+        if sn - so != want:
+            raise SystemExit(f"{k}: responses grew by {sn - so:.0f} bytes, expected {want}")
+    sys.stdout.flush()
+    if not args.no_callgrind:
+        callgrind_table(args, tmp, kinds, cookie_options)
+
+
+if __name__ == "__main__":
+    main()
