@@ -41,6 +41,11 @@ pub enum Command {
     Update(UpdateRequest),
     /// Write every zone with changes not yet in its file (SIGUSR1).
     Flush,
+    /// Zone `zone`'s file has been written (by its writer thread), with so many records.
+    Flushed {
+        zone: usize,
+        written: Result<usize, String>,
+    },
 }
 
 /// An UPDATE message and where its answer goes.
@@ -81,6 +86,17 @@ struct Live {
     /// Changes applied since the zone file was last written, and since when.
     unflushed: usize,
     dirty_since: Option<Instant>,
+    /// The zone file being written, if it is.
+    flushing: Option<Flushing>,
+}
+
+/// A zone file being written on a thread of its own, so that updates go on meanwhile (writing
+/// ten million numbers takes a minute): the serial it will hold, and how many of the unflushed
+/// changes that is.
+struct Flushing {
+    serial: u32,
+    changes: usize,
+    started: Instant,
 }
 
 /// Most updates committed as one group.
@@ -95,6 +111,8 @@ pub struct Owner {
     /// Published snapshots replaced, kept until no reader holds them.
     retired: Vec<Arc<Snapshot>>,
     cache: RegexCache,
+    /// The owner's own queue, for the threads that write zone files to report back on.
+    tx: Option<SyncSender<Command>>,
 }
 
 impl Owner {
@@ -115,6 +133,7 @@ impl Owner {
             store,
             retired: Vec::new(),
             cache: RegexCache::default(),
+            tx: None,
         }
     }
 
@@ -124,8 +143,9 @@ impl Owner {
     }
 
     /// Starts the owner's thread.
-    pub fn spawn(self) -> std::io::Result<Handle> {
+    pub fn spawn(mut self) -> std::io::Result<Handle> {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        self.tx = Some(tx.clone());
         std::thread::Builder::new()
             .name("enumd-owner".into())
             .spawn(move || self.run(&rx))?;
@@ -172,6 +192,7 @@ impl Owner {
                     let _ = done.send(());
                 }
                 Command::Flush => self.flush_due(true),
+                Command::Flushed { zone, written } => self.flushed(zone, written),
             }
             self.flush_due(false);
         }
@@ -194,7 +215,10 @@ impl Owner {
         let mut wait = Duration::from_secs(if self.retired.is_empty() { 3600 } else { 1 });
         for (i, l) in self.live.iter().enumerate() {
             let interval = self.config.zones[i].flush_interval;
-            if let Some(since) = l.as_ref().and_then(|l| l.dirty_since)
+            if let Some(since) = l
+                .as_ref()
+                .filter(|l| l.flushing.is_none())
+                .and_then(|l| l.dirty_since)
                 && interval > 0
             {
                 let due = since + Duration::from_secs(interval);
@@ -211,6 +235,11 @@ impl Owner {
         let mut changed = false;
         for i in 0..self.config.zones.len() {
             if !all && !self.zones.is_stale(i) {
+                continue;
+            }
+            if self.live[i].as_ref().is_some_and(|l| l.flushing.is_some()) {
+                // enumd is writing this file: it is looked at again once written.
+                info!(zone = %self.config.zones[i].apex, "the zone file is being written; not reloaded now");
                 continue;
             }
             if !all {
@@ -492,18 +521,61 @@ impl Owner {
         }
     }
 
-    /// Rewrites zone `i`'s file from the serving version (temp file, fsync, rename, directory
-    /// fsync), then bounds the journal, keeping the newest history.
+    /// Starts rewriting zone `i`'s file from the serving version (temp file, fsync, rename,
+    /// directory fsync) on a thread of its own at low priority; [`Owner::flushed`] finishes.
+    /// Updates are committed meanwhile; one write per zone at a time.
     fn flush(&mut self, i: usize) {
-        let zc = self.config.zones[i].clone();
+        let Some(live) = self.live[i].as_mut() else {
+            return;
+        };
         let Some(zone) = self.zones.zone(i).cloned() else {
             return;
         };
-        let started = Instant::now();
-        let tmp = zc.file.with_extension("enumd-new");
-        let written = at_low_priority(|| {
-            write_durably_with(&tmp, &zc.file, |w| zonefile::write_zone(&zone, w))
-        });
+        if live.flushing.is_some() {
+            return;
+        }
+        let zc = self.config.zones[i].clone();
+        let job = Flushing {
+            serial: zone.serial,
+            changes: live.unflushed,
+            started: Instant::now(),
+        };
+        let Some(tx) = self.tx.clone() else {
+            // Not started as a thread (a caller that drives the owner itself): write here.
+            live.flushing = Some(job);
+            let written = write_zone_file(&zone, &zc.file);
+            self.flushed(i, written);
+            return;
+        };
+        live.flushing = Some(job);
+        let spawned = std::thread::Builder::new()
+            .name("enumd-flush".into())
+            .spawn(move || {
+                crate::os::lower_this_thread_priority();
+                let written = write_zone_file(&zone, &zc.file);
+                // The version is dropped here too, not on the owner's thread.
+                drop(zone);
+                let _ = tx.send(Command::Flushed { zone: i, written });
+            });
+        if let Err(e) = spawned {
+            error!(zone = %self.config.zones[i].apex, "cannot start writing the zone file: {e}; the journal keeps the changes");
+            if let Some(live) = self.live[i].as_mut() {
+                live.flushing = None;
+            }
+        }
+    }
+
+    /// Zone `i`'s file is written (or not): records that it holds the serial it was written
+    /// from, then bounds the journal, keeping the newest history. Changes committed while it
+    /// was written stay unflushed, journaled before the marker: replay finds them by serial.
+    fn flushed(&mut self, i: usize, written: Result<usize, String>) {
+        let zc = &self.config.zones[i];
+        let Some(live) = self.live[i].as_mut() else {
+            return;
+        };
+        let Some(job) = live.flushing.take() else {
+            return;
+        };
         let records = match written {
             Ok(n) => n,
             Err(e) => {
@@ -512,24 +584,21 @@ impl Owner {
             }
         };
         self.zones.restamp(i, std::slice::from_ref(&zc.file));
-        let Some(live) = self.live[i].as_mut() else {
-            return;
-        };
         info!(
             zone = %zc.apex,
-            serial = zone.serial,
+            serial = job.serial,
             records,
-            changes = live.unflushed,
-            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            changes = job.changes,
+            ms = u64::try_from(job.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "zone file written"
         );
-        if let Err(e) = live.journal.append(&[Entry::flushed(zone.serial)]) {
+        if let Err(e) = live.journal.append(&[Entry::flushed(job.serial)]) {
             // The file is written; without the marker a restart finds the file newer than the
             // journal says and refuses the zone, which loses nothing. Say so now.
-            error!(zone = %zc.apex, "{e}: the journal does not record that the file holds serial {}", zone.serial);
+            error!(zone = %zc.apex, "{e}: the journal does not record that the file holds serial {}", job.serial);
         }
-        live.unflushed = 0;
-        live.dirty_since = None;
+        live.unflushed = live.unflushed.saturating_sub(job.changes);
+        live.dirty_since = (live.unflushed > 0).then(Instant::now);
         // Writing took a copy of every record; hand those pages back.
         crate::os::release_free_memory();
         if live.journal.len() > zc.journal_max_bytes {
@@ -538,26 +607,52 @@ impl Owner {
     }
 }
 
-/// Bounds a journal whose changes are all in the zone file: keeps the newest entries within
-/// half the bound (BIND and Knot free that much too, so compaction is not redone each flush).
+/// Writes `zone` to `file` durably; the number of records.
+fn write_zone_file(zone: &Zone, file: &std::path::Path) -> Result<usize, String> {
+    let tmp = file.with_extension("enumd-new");
+    write_durably_with(&tmp, file, |w| zonefile::write_zone(zone, w)).map_err(|e| e.to_string())
+}
+
+/// Where replay starts in a journal: the serial its last marker says the zone file holds (None:
+/// no marker), and the index of the first entry that may be pending. A zone file is written
+/// while updates go on, so changes committed meanwhile are journaled before its marker: they
+/// are the changes after the one that made the marker's serial.
+fn replay_from(entries: &[Entry]) -> (Option<u32>, usize) {
+    let Some(m) = entries.iter().rposition(Entry::is_marker) else {
+        return (None, 0);
+    };
+    let serial = entries[m].from;
+    let made = entries[..m]
+        .iter()
+        .rposition(|e| !e.is_marker() && e.to == serial);
+    (Some(serial), made.map_or(m + 1, |j| j + 1))
+}
+
+/// Bounds a journal: keeps what replay needs (the change that made the flushed serial or the
+/// marker, and everything after), and of the older history the newest within half the bound
+/// (BIND and Knot free that much too, so compaction is not redone each flush).
 fn compact(journal: &mut Journal, max: u64, apex: &str) {
-    let entries = match journal.entries() {
+    let mut entries = match journal.entries() {
         Ok(e) => e,
         Err(e) => {
             warn!(zone = %apex, "cannot compact the journal: {e}");
             return;
         }
     };
-    let mut keep = Vec::new();
-    let mut size = 0u64;
+    let needed = replay_from(&entries).1.saturating_sub(1);
+    let mut keep = entries.split_off(needed);
+    let mut size: u64 = keep.iter().map(Entry::encoded_len).sum();
+    let mut older = Vec::new();
     for e in entries.into_iter().rev() {
         size += e.encoded_len();
         if size > max / 2 {
             break;
         }
-        keep.push(e);
+        older.push(e);
     }
-    keep.reverse();
+    older.reverse();
+    older.append(&mut keep);
+    let keep = older;
     if let Err(e) = journal.rewrite(&keep) {
         warn!(zone = %apex, "cannot compact the journal: {e}");
     } else {
@@ -597,16 +692,14 @@ fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
         journal,
         unflushed: 0,
         dirty_since: None,
+        flushing: None,
     };
     let Some(loaded) = zones.zone(i).cloned() else {
         return Some(live);
     };
     let entries = opened.entries;
-    let marker = entries.iter().rposition(Entry::is_marker);
-    let (flushed, pending) = match marker {
-        Some(m) => (Some(entries[m].from), &entries[m + 1..]),
-        None => (None, &entries[..]),
-    };
+    let (flushed, start) = replay_from(&entries);
+    let pending: Vec<&Entry> = entries[start..].iter().filter(|e| !e.is_marker()).collect();
     let refuse = |why: String| {
         error!(zone = %zc.apex, "{}: {why}; the zone is not served. Restore the zone file the journal continues, or move the journal away (losing what it holds)", path.display());
     };

@@ -35,10 +35,10 @@ struct Lab {
     server: ChildServer,
 }
 
-fn write_config(dir: &Path, allow: &str, zone_extra: &str) {
+fn write_config_with(dir: &Path, allow: &str, zone_extra: &str, zone: &str) {
     std::fs::create_dir_all(dir.join("lab-zones")).unwrap();
     if !dir.join("lab-zones/e.zone").exists() {
-        std::fs::write(dir.join("lab-zones/e.zone"), ZONE).unwrap();
+        std::fs::write(dir.join("lab-zones/e.zone"), zone).unwrap();
     }
     std::fs::write(
         dir.join("enumd.toml"),
@@ -53,10 +53,15 @@ fn write_config(dir: &Path, allow: &str, zone_extra: &str) {
 
 impl Lab {
     fn new(name: &str, allow: &str, zone_extra: &str) -> Self {
+        Self::with_zone(name, allow, zone_extra, ZONE)
+    }
+
+    fn with_zone(name: &str, allow: &str, zone_extra: &str, zone: &str) -> Self {
         let dir = common::temp_dir(name);
-        write_config(&dir, allow, zone_extra);
+        write_config_with(&dir, allow, zone_extra, zone);
         let server = ChildServer::start(&dir.join("enumd.toml"));
-        server.wait_for("serving", Duration::from_secs(20), || {
+        // Generous: beside the other tests, a big zone's first journal sync can wait long.
+        server.wait_for("serving", Duration::from_secs(90), || {
             !server.logged("serving").is_empty()
         });
         Self { dir, server }
@@ -68,7 +73,7 @@ impl Lab {
         let _ = self.server.child.wait();
         self.server = ChildServer::start(&self.dir.join("enumd.toml"));
         let s = &self.server;
-        s.wait_for("serving", Duration::from_secs(20), || {
+        s.wait_for("serving", Duration::from_secs(90), || {
             !s.logged("serving").is_empty()
         });
     }
@@ -866,6 +871,77 @@ fn a_restart_replays_only_what_the_file_lacks_and_refuses_a_file_replaced_under_
         });
     let m = ask(lab.addr(), "e164.arpa.", RecordType::SOA).unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[test]
+fn updates_go_on_while_the_zone_file_is_written_and_survive_a_kill_after_it() {
+    // A zone that takes a while to write: 100,000 more names.
+    let mut zone = ZONE.to_string();
+    for n in 0..100_000u32 {
+        let owner: String = format!("{n:06}")
+            .chars()
+            .rev()
+            .map(|c| format!("{c}."))
+            .collect();
+        zone.push_str(&format!("{owner}7 TXT \"x\"\n"));
+    }
+    let mut lab = Lab::with_zone(
+        "upd-flushing",
+        "\"127.0.0.1/32\"",
+        "flush_interval = 0\n",
+        &zone,
+    );
+    let pid = lab.server.child.id();
+    assert!(
+        Command::new("sh")
+            .args(["-c", &format!("kill -USR1 {pid}")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Updates as fast as they are answered until the file is written (bounded: 10,000).
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (mut acked, mut while_writing) = (Vec::new(), 0);
+    for n in 1..=10_000u32 {
+        let id = u16::try_from(n).unwrap();
+        sock.send_to(&two_record_update(id, n), lab.addr()).unwrap();
+        let mut buf = [0; 512];
+        sock.recv(&mut buf).expect("an answer to every update");
+        assert_eq!(
+            (&buf[..2], buf[3] & 0x0f),
+            (&id.to_be_bytes()[..], 0),
+            "update {n}"
+        );
+        acked.push(n);
+        if lab.server.logged("zone file written").is_empty() {
+            while_writing += 1;
+        } else {
+            break;
+        }
+    }
+    assert!(
+        while_writing > 0,
+        "no update was answered while the file was written ({} after)",
+        acked.len()
+    );
+    // The file holds the serial it was written from; the updates answered meanwhile are in
+    // the journal before its marker, and a restart replays them.
+    lab.restart();
+    for &n in &acked {
+        assert_eq!(
+            present(&lab, n),
+            (true, true),
+            "update {n} after the restart"
+        );
+    }
+    assert_eq!(
+        lab.server.logged("journal replayed").len(),
+        1,
+        "{} updates were answered while writing",
+        while_writing
+    );
 }
 
 #[test]
