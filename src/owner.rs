@@ -977,3 +977,53 @@ pub async fn signals(owner: Handle, watch: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(from: u32, to: u32) -> Entry {
+        Entry {
+            from,
+            to,
+            change: ChangeSet::default(),
+        }
+    }
+
+    #[test]
+    fn replay_starts_after_the_change_that_made_the_flushed_serial() {
+        assert_eq!(replay_from(&[]), (None, 0));
+        assert_eq!(replay_from(&[change(1, 2)]), (None, 0));
+        // The marker right after its change, or after changes made while the file was written.
+        let e = [change(1, 2), Entry::flushed(2), change(2, 3)];
+        assert_eq!(replay_from(&e), (Some(2), 1));
+        let e = [change(1, 2), change(2, 3), change(3, 4), Entry::flushed(2)];
+        assert_eq!(replay_from(&e), (Some(2), 1));
+        // A journal that starts at the file: nothing made the serial here.
+        let e = [Entry::flushed(7), change(7, 8)];
+        assert_eq!(replay_from(&e), (Some(7), 1));
+    }
+
+    #[test]
+    fn compaction_keeps_what_replay_needs_whatever_the_bound() {
+        let dir = std::env::temp_dir().join(format!("enumd-compact-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut journal, _) = Journal::open(&dir.join("z.jnl")).unwrap();
+        let all = [
+            change(1, 2),
+            Entry::flushed(2),
+            change(2, 3),
+            change(3, 4),
+            change(4, 5),
+            Entry::flushed(3),
+            change(5, 6),
+        ];
+        journal.append(&all).unwrap();
+        compact(&mut journal, 1, "e164.arpa.");
+        assert_eq!(journal.entries().unwrap(), all[2..].to_vec());
+        let (flushed, start) = replay_from(&all[2..]);
+        assert_eq!((flushed, start), (Some(3), 1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
