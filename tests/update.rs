@@ -82,6 +82,16 @@ impl Lab {
         self.server.addr
     }
 
+    /// SIGUSR1: write the zone file.
+    fn usr1(&self) {
+        let pid = self.server.child.id();
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -USR1 {pid}")])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// Runs `nsupdate` with `lines` in the zone, signed with `key` (`-y` form) if given:
     /// "NOERROR" or the RCODE nsupdate reports.
     fn nsupdate(&self, lines: &str, key: Option<&str>) -> String {
@@ -614,14 +624,7 @@ fn sigusr1_writes_the_zone_file_and_a_reload_applies_the_files_difference() {
     assert_eq!(lab.records("1.1.1.e164.arpa.", RecordType::TXT).len(), 1);
 
     // SIGUSR1 writes it; the written file loads back as the same zone.
-    let pid = lab.server.child.id();
-    assert!(
-        Command::new("sh")
-            .args(["-c", &format!("kill -USR1 {pid}")])
-            .status()
-            .unwrap()
-            .success()
-    );
+    lab.usr1();
     lab.server
         .wait_for("the flush", Duration::from_secs(10), || {
             !lab.server.logged("zone file written").is_empty()
@@ -827,14 +830,7 @@ fn a_restart_replays_only_what_the_file_lacks_and_refuses_a_file_replaced_under_
         lab.nsupdate("update add 1.6.e164.arpa. 60 TXT \"a\"", Some(&k)),
         "NOERROR"
     );
-    let pid = lab.server.child.id();
-    assert!(
-        Command::new("sh")
-            .args(["-c", &format!("kill -USR1 {pid}")])
-            .status()
-            .unwrap()
-            .success()
-    );
+    lab.usr1();
     lab.server
         .wait_for("the flush", Duration::from_secs(10), || {
             !lab.server.logged("zone file written").is_empty()
@@ -891,14 +887,7 @@ fn updates_go_on_while_the_zone_file_is_written_and_survive_a_kill_after_it() {
         "flush_interval = 0\n",
         &zone,
     );
-    let pid = lab.server.child.id();
-    assert!(
-        Command::new("sh")
-            .args(["-c", &format!("kill -USR1 {pid}")])
-            .status()
-            .unwrap()
-            .success()
-    );
+    lab.usr1();
     // Updates as fast as they are answered until the file is written (bounded: 10,000).
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
