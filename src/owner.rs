@@ -544,6 +544,7 @@ impl Owner {
             // Not started as a thread (a caller that drives the owner itself): write here.
             live.flushing = Some(job);
             let written = write_zone_file(&zone, &zc.file);
+            crate::os::release_free_memory();
             self.flushed(i, written);
             return;
         };
@@ -553,8 +554,11 @@ impl Owner {
             .spawn(move || {
                 crate::os::lower_this_thread_priority();
                 let written = write_zone_file(&zone, &zc.file);
-                // The version is dropped here too, not on the owner's thread.
+                // The version is dropped here too, not on the owner's thread, and the pages the
+                // write's copies took are handed back here: trimming a heap of ten million
+                // numbers takes a while, and updates would wait for it.
                 drop(zone);
+                crate::os::release_free_memory();
                 let _ = tx.send(Command::Flushed { zone: i, written });
             });
         if let Err(e) = spawned {
@@ -599,8 +603,6 @@ impl Owner {
         }
         live.unflushed = live.unflushed.saturating_sub(job.changes);
         live.dirty_since = (live.unflushed > 0).then(Instant::now);
-        // Writing took a copy of every record; hand those pages back.
-        crate::os::release_free_memory();
         if live.journal.len() > zc.journal_max_bytes {
             compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
         }
