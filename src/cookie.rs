@@ -53,10 +53,20 @@ pub enum Verdict {
 }
 
 /// The secrets in use: `make` makes cookies, it and every one of `accept` verify them.
-#[derive(Debug)]
 struct Secrets {
     make: Secret,
     accept: Vec<Secret>,
+}
+
+/// Never the secrets themselves, should a policy be logged.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Secrets {{ 1 making, {} more accepted }}",
+            self.accept.len()
+        )
+    }
 }
 
 /// The cookie state the serving threads share; reading it is one atomic load.
@@ -357,5 +367,14 @@ mod tests {
         assert!(parse_secret("e5e9").is_err());
         assert!(parse_secret("g5e973e5a6b2a43f48e7dc849e37bfcf").is_err());
         assert!(parse_secret("é5e973e5a6b2a43f48e7dc849e37bfc").is_err());
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let text = format!("{:?}", cookies(SECRET));
+        assert!(
+            !text.contains("229") && !text.to_lowercase().contains("e5"),
+            "{text}"
+        );
     }
 }
