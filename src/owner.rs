@@ -583,7 +583,10 @@ impl Owner {
         let records = match written {
             Ok(n) => n,
             Err(e) => {
-                error!(zone = %zc.apex, "cannot write the zone file: {e}; the journal keeps the changes");
+                // Tried again a flush interval from now (or on SIGUSR1), not at once: a full
+                // disk would otherwise be retried without pause.
+                live.dirty_since = Some(Instant::now());
+                error!(zone = %zc.apex, "cannot write the zone file: {e}; the journal keeps the changes, and the write is tried again after flush_interval");
                 return;
             }
         };

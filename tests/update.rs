@@ -934,6 +934,36 @@ fn updates_go_on_while_the_zone_file_is_written_and_survive_a_kill_after_it() {
 }
 
 #[test]
+fn a_zone_file_that_cannot_be_written_is_tried_again_each_interval_not_at_once() {
+    let lab = Lab::new(
+        "upd-flushfail",
+        "\"key:provisioning\"",
+        "flush_interval = 1\n",
+    );
+    // The temporary file's name taken by a directory: every write fails, even for root.
+    let blocker = lab.dir.join("lab-zones/e.enumd-new");
+    std::fs::create_dir(&blocker).unwrap();
+    let k = good_key();
+    assert_eq!(
+        lab.nsupdate("update add 1.6.e164.arpa. 60 TXT \"a\"", Some(&k)),
+        "NOERROR"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let failures = lab.server.logged("cannot write the zone file").len();
+    assert!(
+        (1..=4).contains(&failures),
+        "{failures} failed writes in 3 s with flush_interval = 1"
+    );
+    // Once the way is clear, the next try writes it; the update was served all along.
+    assert_eq!(lab.records("1.6.e164.arpa.", RecordType::TXT).len(), 1);
+    std::fs::remove_dir(&blocker).unwrap();
+    lab.server
+        .wait_for("the write", Duration::from_secs(10), || {
+            !lab.server.logged("zone file written").is_empty()
+        });
+}
+
+#[test]
 fn rdata_that_does_not_fit_its_type_is_formerr_and_the_next_update_still_works() {
     let lab = Lab::new("upd-formerr", "\"127.0.0.1/32\"", "");
     // An NS whose RDATA has bytes after its name, and an A of 3 octets.
