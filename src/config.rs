@@ -332,7 +332,7 @@ impl Config {
             config.cookie_secrets = secrets
                 .items()
                 .iter()
-                .map(|s| crate::cookie::parse_secret(s))
+                .map(|s| parse_secret(s))
                 .collect::<Result<_, _>>()?;
         }
         // Zone and key names as operators write them: with or without the final dot, in any
@@ -427,6 +427,13 @@ impl Config {
         }
         Ok(out)
     }
+}
+
+/// A cookie secret: 32 hex digits.
+fn parse_secret(text: &str) -> Result<crate::cookie::Secret, String> {
+    parse_hex(text)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("cookie secret {text:?}: expected 32 hex digits (128 bits)"))
 }
 
 /// Bytes written as hex digits, two per byte.
@@ -536,6 +543,23 @@ mod tests {
         assert_eq!(c.zones[0].file, PathBuf::from("/etc/enumd/z/e.zone"));
         assert_eq!(c.zones[0].apex_wire(), b"\x04e164\x04arpa\x00".to_vec());
         assert!(!c.watch);
+    }
+
+    #[test]
+    fn cookie_secrets_are_32_hex_digits() {
+        assert_eq!(
+            parse_secret("e5e973e5a6b2a43f48e7dc849e37bfcf").unwrap()[0],
+            0xe5
+        );
+        for bad in [
+            "e5e9",
+            "g5e973e5a6b2a43f48e7dc849e37bfcf",
+            "é5e973e5a6b2a43f48e7dc849e37bfc",
+        ] {
+            assert!(parse_secret(bad).is_err(), "{bad}");
+        }
+        let e = Config::parse("cookie_secret = [\"00\"]", Path::new(".")).unwrap_err();
+        assert!(e.contains("expected 32 hex digits"), "{e}");
     }
 
     #[test]
