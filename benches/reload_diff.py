@@ -180,7 +180,7 @@ def run_server(server, zone, probe, args, tmp):
     p.wait()
     logf.close()
     with open(os.path.join(d, "log.txt")) as f:
-        r["log"] = [line.rstrip() for line in f if "reloaded by difference" in line][-args.runs:]
+        r["log"] = [line.rstrip() for line in f if "reloaded by difference" in line or "read whole" in line]
     return r
 
 

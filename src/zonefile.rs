@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::name;
 use crate::rdata::{encode_rdata, parse_ttl, rtype};
 use crate::record::{Pos, Record, ZoneError};
+use crate::zone::fingerprint::{Cut, Cutter, Entry, State};
 
 /// Writes `zone` as a master file (owners absolute, one record a line), as enumd writes a zone
 /// it owns, streaming; [`parse_file`] reads it back to the same records. Returns the records
@@ -67,6 +68,9 @@ pub struct Parsed {
     /// Each file opened, repeats included, with its length and time as it was opened: two
     /// reads of a zone read the same text when they opened the same.
     pub opened: Vec<(PathBuf, FileVersion)>,
+    /// The file cut into blocks, with the file still open and its length, when asked for and
+    /// the file could be: one file read without error or `$INCLUDE` ([`fingerprint`]).
+    pub cut: Option<(File, u64, Cut)>,
 }
 
 /// Reads `path` (and what it includes) with `origin` as the initial origin, calling `on_record`
@@ -83,6 +87,102 @@ pub fn parse_file(
     parse_file_for(path, origin, &|_| true, on_record, on_error)
 }
 
+/// [`parse_file`], cutting the file into blocks as it goes ([`Parsed::cut`]).
+pub fn parse_file_cut(
+    path: &Path,
+    origin: &[u8],
+    on_record: &mut dyn FnMut(&Record<'_>),
+    on_error: &mut dyn FnMut(ZoneError),
+) -> Parsed {
+    let mut parser = Parser::new(&|_| true, origin, on_record, on_error);
+    parser.cutting = true;
+    parser.read_file(path, None, 0);
+    parser.parsed
+}
+
+/// What parsing a stretch of a file found.
+pub struct StretchParse {
+    pub cut: Cut,
+    /// Problems found: the stretch cannot stand for the file's text if there are any.
+    pub errors: usize,
+    /// A `$INCLUDE` in it, which a stretch does not follow.
+    pub included: bool,
+}
+
+/// Parses bytes `range` of `file` (read as `path`), which start at line `first_line` in
+/// `start` (a block's state, [`fingerprint`]), cutting them into blocks; records go to
+/// `on_record`, and `origins` is the table of origins the blocks' states name.
+pub fn parse_stretch(
+    file: &File,
+    path: &Path,
+    range: std::ops::Range<u64>,
+    first_line: u32,
+    start: &State,
+    origins: Vec<Vec<u8>>,
+    on_record: &mut dyn FnMut(&Record<'_>),
+) -> StretchParse {
+    let mut errors = 0usize;
+    let mut on_error = |e: ZoneError| errors += usize::from(!e.warning);
+    let mut parser = Parser::new(&|_| true, &start.origin, on_record, &mut on_error);
+    parser.default_ttl = start.default_ttl;
+    parser.last_ttl = start.last_ttl;
+    let reader = BufReader::with_capacity(
+        1 << 16,
+        At {
+            file,
+            at: range.start,
+            end: range.end,
+        },
+    );
+    let mut lexer = Lexer::new(reader, Arc::from(path));
+    lexer.line_no = first_line.saturating_sub(1);
+    lexer.cutter = Some(Cutter::new(range.start, first_line, start, origins));
+    while let Some(entry) = lexer.next_entry() {
+        let result = entry.map_err(|_| ()).and_then(|()| {
+            parser.note_entry(&mut lexer);
+            parser.entry(&lexer, 0).map_err(|_| ())
+        });
+        if result.is_err() {
+            parser.spoiled = true;
+        }
+    }
+    let end = parser.state();
+    let included = parser.included;
+    let spoiled = parser.spoiled || lexer.stopped;
+    drop(parser);
+    let cut = lexer
+        .cutter
+        .take()
+        .unwrap_or_else(|| unreachable!("set above"))
+        .finish(end);
+    StretchParse {
+        cut,
+        errors: errors + usize::from(spoiled),
+        included,
+    }
+}
+
+/// Reads a byte range of a file, with `pread`: the file's own offset is left alone.
+struct At<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = usize::try_from(self.end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// [`parse_file`], but the RDATA of records whose owner `wanted` refuses is not parsed and
 /// they are not handed over (their owner and TTL still count for the records after them): a
 /// second read that needs only some names skips most of the work.
@@ -93,20 +193,7 @@ pub fn parse_file_for(
     on_record: &mut dyn FnMut(&Record<'_>),
     on_error: &mut dyn FnMut(ZoneError),
 ) -> Parsed {
-    let mut parser = Parser {
-        wanted,
-        origin: origin.to_vec(),
-        default_ttl: None,
-        last_ttl: None,
-        last_owner: None,
-        parsed: Parsed::default(),
-        seen: std::collections::HashSet::new(),
-        opened: 0,
-        too_deep: false,
-        on_record,
-        on_error,
-        rdata: Vec::with_capacity(512),
-    };
+    let mut parser = Parser::new(wanted, origin, on_record, on_error);
     parser.read_file(path, None, 0);
     parser.parsed
 }
@@ -127,6 +214,11 @@ struct Parser<'cb> {
     on_record: &'cb mut dyn FnMut(&Record<'_>),
     on_error: &'cb mut dyn FnMut(ZoneError),
     rdata: Vec<u8>,
+    /// Cut the top file into blocks.
+    cutting: bool,
+    /// An `$INCLUDE` was read, or an error: no cut can stand for the text.
+    included: bool,
+    spoiled: bool,
 }
 
 /// What identifies the content of an open file: checked again after reading it.
@@ -137,7 +229,12 @@ pub struct FileVersion {
 }
 
 impl FileVersion {
-    fn of(m: &std::fs::Metadata) -> Self {
+    /// Its length when opened.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
         Self {
             len: m.len(),
             modified: m.modified().ok(),
@@ -147,7 +244,7 @@ impl FileVersion {
 
 /// Opens a zone file for reading, refusing anything but a regular file: a directory never
 /// reaches its end, a device or FIFO may never end at all.
-fn open_regular(path: &Path) -> Result<(File, FileVersion), String> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, FileVersion), String> {
     use std::os::unix::fs::OpenOptionsExt;
     // Looked at before it is opened, as opening a device may do something of its own; and
     // again once open, in case it was replaced in between.
@@ -198,7 +295,62 @@ fn file_kind(m: &std::fs::Metadata) -> &'static str {
     }
 }
 
-impl Parser<'_> {
+impl<'cb> Parser<'cb> {
+    fn new(
+        wanted: &'cb dyn Fn(&[u8]) -> bool,
+        origin: &[u8],
+        on_record: &'cb mut dyn FnMut(&Record<'_>),
+        on_error: &'cb mut dyn FnMut(ZoneError),
+    ) -> Self {
+        Self {
+            wanted,
+            origin: origin.to_vec(),
+            default_ttl: None,
+            last_ttl: None,
+            last_owner: None,
+            parsed: Parsed::default(),
+            seen: std::collections::HashSet::new(),
+            opened: 0,
+            too_deep: false,
+            on_record,
+            on_error,
+            rdata: Vec::with_capacity(512),
+            cutting: false,
+            included: false,
+            spoiled: false,
+        }
+    }
+
+    fn state(&self) -> State {
+        State {
+            origin: self.origin.clone(),
+            default_ttl: self.default_ttl,
+            // Used only where no $TTL is in force.
+            last_ttl: self.last_ttl.filter(|_| self.default_ttl.is_none()),
+        }
+    }
+
+    /// Tells the lexer's cutter, if any, of the entry about to be handled.
+    fn note_entry<R: BufRead>(&self, lx: &mut Lexer<R>) {
+        if let Some(c) = lx.cutter.as_mut() {
+            let directive = !lx.leading_blank
+                && !lx.tokens[0].quoted
+                && lx.buf.get(lx.tokens[0].start) == Some(&b'$');
+            let kind = if directive {
+                Entry::Directive
+            } else {
+                Entry::Record(lx.leading_blank)
+            };
+            c.entry(
+                lx.entry_line,
+                &kind,
+                &self.origin,
+                self.default_ttl,
+                self.last_ttl,
+            );
+        }
+    }
+
     fn read_file(&mut self, path: &Path, included_from: Option<&Pos>, depth: usize) {
         let file: Arc<Path> = Arc::from(path);
         // Blamed on the `$INCLUDE` line that named the file, or on the zone's own file.
@@ -257,17 +409,24 @@ impl Parser<'_> {
         // No further than the size at opening: a file that grows while read still ends.
         let reader = BufReader::with_capacity(1 << 16, handle.take(opened_as.len));
         let mut lexer = Lexer::new(reader, file.clone());
+        if depth == 0 && self.cutting {
+            lexer.cutter = Some(Cutter::new(0, 1, &self.state(), Vec::new()));
+        }
         // This file's latest error waits for the next one, or the end: if the file changed
         // while it was read, its last line may be cut short, and that error is not the file's.
         let mut held: Option<ZoneError> = None;
         while let Some(entry) = lexer.next_entry() {
             let error = match entry {
-                Ok(()) => match self.entry(&lexer, depth) {
-                    Ok(()) => continue,
-                    Err(reason) => ZoneError::error(lexer.entry_pos(), reason),
-                },
+                Ok(()) => {
+                    self.note_entry(&mut lexer);
+                    match self.entry(&lexer, depth) {
+                        Ok(()) => continue,
+                        Err(reason) => ZoneError::error(lexer.entry_pos(), reason),
+                    }
+                }
                 Err(e) => e,
             };
+            self.spoiled = true;
             if let Some(earlier) = held.replace(error) {
                 (self.on_error)(earlier);
             }
@@ -289,6 +448,13 @@ impl Parser<'_> {
                 "changed while it was read: not loaded as it stands (the next reload reads it again)"
                     .to_string(),
             );
+        }
+        if let Some(cutter) = lexer.cutter.take()
+            && !(changed || lexer.stopped || self.spoiled || self.included)
+        {
+            let cut = cutter.finish(self.state());
+            let handle = lexer.reader.into_inner().into_inner();
+            self.parsed.cut = Some((handle, opened_as.len, cut));
         }
     }
 
@@ -394,6 +560,7 @@ impl Parser<'_> {
                 self.origin = name::to_lowercase(&name::parse(o, &self.origin)?);
             }
             let pos = lx.entry_pos();
+            self.included = true;
             self.read_file(&path, Some(&pos), depth + 1);
             self.origin = saved;
         } else {
@@ -430,6 +597,8 @@ struct Lexer<R> {
     leading_blank: bool,
     /// Reading ended early after an error; the rest of the file is not read.
     stopped: bool,
+    /// Cuts the text into blocks as it is read ([`fingerprint`]).
+    cutter: Option<Cutter>,
 }
 
 impl<R: BufRead> Lexer<R> {
@@ -444,6 +613,7 @@ impl<R: BufRead> Lexer<R> {
             tokens: Vec::with_capacity(16),
             leading_blank: false,
             stopped: false,
+            cutter: None,
         }
     }
 
@@ -507,6 +677,9 @@ impl<R: BufRead> Lexer<R> {
                     return Some(Err(self.stop(e)));
                 }
                 return Some(Err(self.error(line, reason)));
+            }
+            if let Some(c) = self.cutter.as_mut() {
+                c.line(&self.line, self.line_no, depth == 0);
             }
             if self.buf.len() > MAX_LINE {
                 let e = self.error(

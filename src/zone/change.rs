@@ -164,6 +164,7 @@ impl Zone {
             unlisted_warnings: 0,
             chunk_nodes: self.chunk_nodes,
             rules: self.rules.clone(),
+            source: None,
         };
         next.rules = next.rules_after(&owners);
         let apex = next.apex_node();

@@ -20,8 +20,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::fingerprint::{self, Fingerprint};
 use super::{
-    CHILD_MASK, ChainRule, Chunk, LINK_BIT, LoadFailure, NONE, NodeRef, Report, Zone, ZoneBuilder,
+    CHILD_MASK, ChainRule, Chunk, CrossChecks, LINK_BIT, LoadFailure, NONE, NodeRef, Report, Zone,
+    ZoneBuilder,
 };
 use crate::rdata::rtype;
 use crate::record::{Pos, Record, ZoneError};
@@ -60,6 +62,15 @@ pub fn from_file(
     strict: bool,
     max_records: usize,
 ) -> Result<Outcome, LoadFailure> {
+    if let Some(fp) = &current.source {
+        match from_blocks(current, fp, path, strict, max_records) {
+            Ok(found) => return found,
+            Err(why) => tracing::info!(
+                zone = %crate::name::to_text(&current.apex),
+                "zone file read whole, not by its changed blocks: {why}"
+            ),
+        }
+    }
     let file_pos = Pos {
         file: path.into(),
         line: 0,
@@ -126,7 +137,50 @@ pub fn from_file(
         ));
         return Err(failure(report, files, &file_pos));
     }
-    let (built, mut checks) = builder.build(&file_pos, parsed.bad_soa);
+    let (built, checks) = builder.build(&file_pos, parsed.bad_soa);
+    conclude(
+        current,
+        &changed,
+        Built {
+            built,
+            checks,
+            rules_read,
+            cnames_read,
+            parse_report,
+        },
+        files,
+        &file_pos,
+        max_records,
+    )
+}
+
+/// The changed names as built, and what else their checks need.
+struct Built {
+    built: Option<Zone>,
+    checks: CrossChecks,
+    /// The chains starting at names not changed, and CNAME owners, as read.
+    rules_read: Vec<(ChainRule, Pos)>,
+    cnames_read: Vec<(Vec<u8>, Pos)>,
+    parse_report: Report,
+}
+
+/// The next version: the serving one with the `changed` names as built, checked as a load
+/// checks a zone.
+fn conclude(
+    current: &Zone,
+    changed: &HashSet<Vec<u8>>,
+    b: Built,
+    files: Vec<PathBuf>,
+    file_pos: &Pos,
+    max_records: usize,
+) -> Result<Outcome, LoadFailure> {
+    let Built {
+        built,
+        mut checks,
+        mut rules_read,
+        mut cnames_read,
+        parse_report,
+    } = b;
     let Some(built) = built.filter(|_| !checks.report.has_errors()) else {
         return Ok(Outcome::Whole);
     };
@@ -159,7 +213,7 @@ pub fn from_file(
     if report.has_errors() {
         return Ok(Outcome::Whole);
     }
-    let (warnings, unlisted_warnings) = report.into_sorted(&files, &file_pos);
+    let (warnings, unlisted_warnings) = report.into_sorted(&files, file_pos);
     next.files.clone_from(&files);
     Ok(Outcome::Changed(Box::new(FileChange {
         change,
@@ -169,6 +223,284 @@ pub fn from_file(
         files,
         changed_names: changed.len(),
     })))
+}
+
+/// A record read from a stretch of a file.
+struct ReadRr {
+    owner: Vec<u8>,
+    rtype: u16,
+    rdata: Vec<u8>,
+    ttl: u32,
+    line: u32,
+}
+
+impl ReadRr {
+    fn of(r: &Record<'_>) -> Self {
+        Self {
+            owner: r.owner.to_vec(),
+            rtype: r.rtype,
+            rdata: r.rdata.to_vec(),
+            ttl: r.ttl,
+            line: r.pos.line,
+        }
+    }
+}
+
+/// Moves the records of the names whose records differ between `old` and `new` (one
+/// stretch's, in both versions) to `old_read` and `new_read`, and drops the rest.
+fn keep_differing(
+    old: &mut Vec<ReadRr>,
+    new: &mut Vec<ReadRr>,
+    old_read: &mut Vec<ReadRr>,
+    new_read: &mut Vec<ReadRr>,
+) {
+    fn key(r: &ReadRr) -> (&[u8], u16, &[u8], u32) {
+        (&r.owner, r.rtype, &r.rdata, r.ttl)
+    }
+    old.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    new.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    let mut differing: HashSet<Vec<u8>> = HashSet::new();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if key(a) == key(b) => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if key(a) < key(b) => {
+                differing.insert(a.owner.clone());
+                i += 1;
+            }
+            (Some(a), None) => {
+                differing.insert(a.owner.clone());
+                i += 1;
+            }
+            (_, Some(b)) => {
+                differing.insert(b.owner.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    old_read.extend(old.drain(..).filter(|r| differing.contains(&r.owner)));
+    new_read.extend(new.drain(..).filter(|r| differing.contains(&r.owner)));
+}
+
+/// The reload read block by block ([`fingerprint`]): only the stretches of the file that
+/// differ from the version loaded are parsed, in both versions, and the names they hold are
+/// built from the serving version's records less the old stretches' and plus the new ones'.
+/// An error, saying why, when the file cannot be compared so (rewritten in place, changed in much of it, or
+/// with something only a whole read reports right: an error, an `$INCLUDE`, a warning about
+/// a record that was not read again); the two reads of [`from_file`] then do it.
+fn from_blocks(
+    current: &Zone,
+    fp: &Fingerprint,
+    path: &Path,
+    strict: bool,
+    max_records: usize,
+) -> Result<Result<Outcome, LoadFailure>, &'static str> {
+    if fp.path != path {
+        return Err("another file");
+    }
+    let (file, version) = zonefile::open_regular(path).map_err(|_| "cannot open")?;
+    let len = version.size();
+    let new_blocks = fingerprint::scan(&file, len).map_err(|_| "cannot scan")?;
+    let stretches = fp
+        .stretches(&new_blocks, len)
+        .ok_or("changed in much of it")?;
+
+    let mut origins = fp.cut.origins.clone();
+    // Records of the names that differ, stretch by stretch: a name whose records a stretch
+    // holds the same in both versions keeps them, whatever other stretches do to it.
+    let (mut old_read, mut new_read) = (Vec::new(), Vec::new());
+    let (mut old_here, mut new_here) = (Vec::new(), Vec::new());
+    let mut cuts = Vec::with_capacity(stretches.len());
+    for s in &stretches {
+        if !s.old.is_empty() {
+            let old = zonefile::parse_stretch(
+                &fp.file,
+                path,
+                s.old.clone(),
+                1,
+                &s.start,
+                origins,
+                &mut |r| old_here.push(ReadRr::of(r)),
+            );
+            // The old text must be what was loaded: a file rewritten in place is not.
+            let same = old.cut.blocks.len() == s.old_blocks.len()
+                && old
+                    .cut
+                    .blocks
+                    .iter()
+                    .zip(s.old_blocks.clone())
+                    .all(|(b, i)| Some(b.hash()) == fp.old_hash(i));
+            if old.errors > 0 || old.included || !same || old.cut.end != s.end {
+                return Err("its old text is gone (rewritten in place?)");
+            }
+            origins = old.cut.origins;
+        }
+        if s.new.is_empty() {
+            keep_differing(&mut old_here, &mut new_here, &mut old_read, &mut new_read);
+            cuts.push(fingerprint::Cut {
+                blocks: Vec::new(),
+                origins: Vec::new(),
+                end: s.start.clone(),
+            });
+            continue;
+        }
+        let mut new = zonefile::parse_stretch(
+            &file,
+            path,
+            s.new.clone(),
+            s.first_line,
+            &s.start,
+            origins,
+            &mut |r| new_here.push(ReadRr::of(r)),
+        );
+        // What follows the stretch reads as before only if the stretch ends as it did.
+        if new.errors > 0 || new.included || new.cut.end != s.end {
+            return Err("a changed part has an error, an $INCLUDE or a new $ORIGIN or $TTL");
+        }
+        origins = std::mem::take(&mut new.cut.origins);
+        cuts.push(new.cut);
+        keep_differing(&mut old_here, &mut new_here, &mut old_read, &mut new_read);
+    }
+    let after = file.metadata().ok().map(|m| zonefile::FileVersion::of(&m));
+    if after != Some(version) {
+        return Err("changed while read");
+    }
+
+    let mut changed: HashSet<Vec<u8>> = HashSet::new();
+    changed.insert(current.apex.clone());
+    changed.extend(old_read.iter().chain(&new_read).map(|r| r.owner.clone()));
+    let most = (current.stats.names / MOST_CHANGED).max(1000);
+    if changed.len() > most {
+        return Ok(Ok(Outcome::Whole));
+    }
+
+    // Each changed name: the serving records the old stretches did not hold, and the new
+    // stretches' records.
+    let source: std::sync::Arc<Path> = path.into();
+    let whole = Pos {
+        file: source.clone(),
+        line: 0,
+    };
+    let mut builder = ZoneBuilder::new(&current.apex, strict);
+    builder.ceilings.records = builder.ceilings.records.min(max_records);
+    let mut by_owner: HashMap<&[u8], (Vec<&ReadRr>, Vec<&ReadRr>)> = HashMap::new();
+    for r in &old_read {
+        if changed.contains(&r.owner) {
+            by_owner.entry(&r.owner).or_default().0.push(r);
+        }
+    }
+    for r in &new_read {
+        if changed.contains(&r.owner) {
+            by_owner.entry(&r.owner).or_default().1.push(r);
+        }
+    }
+    let mut owners: Vec<&Vec<u8>> = changed.iter().collect();
+    owners.sort();
+    for owner in &owners {
+        let (olds, news) = by_owner.get(owner.as_slice()).cloned().unwrap_or_default();
+        let mut kept: Vec<(u16, u32, Vec<u8>)> = current
+            .served_sets(owner)
+            .into_iter()
+            .flat_map(|(t, ttl, rdatas)| rdatas.into_iter().map(move |r| (t, ttl, r)))
+            .collect();
+        for o in olds {
+            let at = kept
+                .iter()
+                .position(|k| k.0 == o.rtype && k.2 == o.rdata)
+                .ok_or("a record read is not served")?;
+            kept.remove(at);
+        }
+        // An RRset held partly in a stretch and partly elsewhere, with another TTL: which TTL a
+        // load keeps depends on which it reads first.
+        if news
+            .iter()
+            .any(|n| kept.iter().any(|k| k.0 == n.rtype && k.1 != n.ttl))
+        {
+            return Err("an RRset's records, read again and not, differ in their TTL");
+        }
+        for (rtype, ttl, rdata) in &kept {
+            builder.add(&Record {
+                owner,
+                ttl: *ttl,
+                rtype: *rtype,
+                rdata,
+                pos: &whole,
+            });
+        }
+        for n in news {
+            let pos = Pos {
+                file: source.clone(),
+                line: n.line,
+            };
+            builder.add(&Record {
+                owner,
+                ttl: n.ttl,
+                rtype: n.rtype,
+                rdata: &n.rdata,
+                pos: &pos,
+            });
+        }
+    }
+    let (built, checks) = builder.build(&whole, false);
+    // Records merged (duplicates) or RRsets whose TTLs differ: this version is built right, as
+    // a load builds it, but the next reload cannot take one line's record out alone.
+    let regular = checks.irregular == 0;
+    // Chains and CNAMEs of the names not read again, without a line to name: a problem
+    // found on one is left to the two reads, which name it.
+    let rules_read = current
+        .rules
+        .iter()
+        .map(|r| (r.clone(), whole.clone()))
+        .collect();
+    let cnames_read = fp
+        .cnames
+        .iter()
+        .map(|o| (o.clone(), whole.clone()))
+        .collect();
+    let found = conclude(
+        current,
+        &changed,
+        Built {
+            built,
+            checks,
+            rules_read,
+            cnames_read,
+            parse_report: Report::new(strict),
+        },
+        vec![path.to_path_buf()],
+        &whole,
+        max_records,
+    );
+    let mut found = match found {
+        Ok(Outcome::Changed(found)) => found,
+        other => return Ok(other),
+    };
+    if found.unlisted_warnings > 0 || found.warnings.iter().any(|w| w.pos.line == 0) {
+        return Err("a warning about a part not read again");
+    }
+    let mut cnames: Vec<Vec<u8>> = fp
+        .cnames
+        .iter()
+        .filter(|o| !changed.contains(*o))
+        .cloned()
+        .collect();
+    cnames.extend(owners.iter().filter_map(|o| {
+        let served = found.next.served_sets(o);
+        served
+            .iter()
+            .any(|s| s.0 == rtype::CNAME)
+            .then(|| (*o).clone())
+    }));
+    cnames.sort_unstable();
+    let next = fp
+        .next((file, len), &new_blocks, &stretches, cuts, origins, cnames)
+        .ok_or("blocks do not match")?;
+    found.next.source = regular.then(|| std::sync::Arc::new(next));
+    Ok(Ok(Outcome::Changed(found)))
 }
 
 fn failure(report: Report, files: Vec<PathBuf>, file_pos: &Pos) -> LoadFailure {

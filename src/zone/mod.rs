@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod diff;
+pub mod fingerprint;
 pub mod journal;
 
 use std::collections::HashMap;
@@ -186,6 +187,10 @@ pub struct Zone {
     /// every change follows them all again. Zones hold few of them; this list is shared
     /// between versions until a change touches one of its owners.
     pub(crate) rules: Arc<Vec<ChainRule>>,
+    /// The zone file exactly as this version was read from it, when it can be compared with
+    /// a new version of the file block by block ([`fingerprint`]); none once a change that did
+    /// not come from the file (an update, a replayed journal) makes the two differ.
+    pub source: Option<Arc<fingerprint::Fingerprint>>,
 }
 
 /// A non-terminal NAPTR of a zone (empty flags, a replacement in the zone): where its chain
@@ -280,12 +285,31 @@ impl Zone {
         // A file that could not be read, or an SOA record that did not parse, is the reason
         // for a missing SOA: one failure, one message.
         let soa_explained = parsed.unreadable || parsed.bad_soa;
-        let (zone, mut report) = builder.finish(&file_pos, soa_explained);
+        let (zone, checks) = builder.build(&file_pos, soa_explained);
+        let (irregular, cnames) = (checks.irregular, checks.cname_owners());
+        let (zone, mut report) = match zone {
+            Some(zone) => {
+                let report = checks.run(&zone);
+                ((!report.has_errors()).then_some(zone), report)
+            }
+            None => (None, checks.report),
+        };
         report.absorb(parse_report);
         let (warnings, errors) = (report.warnings, report.errors);
         let (listed, unlisted_warnings) = report.into_sorted(&files, &file_pos);
         match zone {
             Some(mut zone) if errors == 0 => {
+                if irregular == 0
+                    && let Some((file, len, cut)) = parsed.cut
+                {
+                    zone.source = Some(Arc::new(fingerprint::Fingerprint {
+                        path: path.to_path_buf(),
+                        file,
+                        len,
+                        cut,
+                        cnames,
+                    }));
+                }
                 zone.files = files;
                 zone.warnings = listed;
                 zone.unlisted_warnings = unlisted_warnings;
@@ -683,6 +707,9 @@ pub struct ZoneBuilder {
     /// Owners of CNAMEs and where they were read: their chains too.
     cnames: Vec<(Vec<u8>, Pos)>,
     chunk_nodes: usize,
+    /// Records that were not one line's own: duplicates merged, and records whose TTL differs
+    /// from their RRset's. A zone with any cannot be reloaded block by block.
+    irregular: usize,
 }
 
 impl ZoneBuilder {
@@ -707,6 +734,7 @@ impl ZoneBuilder {
             non_terminals: Vec::new(),
             cnames: Vec::new(),
             chunk_nodes: CHUNK_NODES,
+            irregular: 0,
         }
     }
 
@@ -975,6 +1003,7 @@ impl ZoneBuilder {
             unlisted_warnings: 0,
             chunk_nodes: self.chunk_nodes,
             rules: Arc::default(),
+            source: None,
         };
         let mut owners: Vec<&[u8]> = self
             .non_terminals
@@ -1011,6 +1040,7 @@ impl ZoneBuilder {
             report: self.report,
             non_terminals: self.non_terminals,
             cnames: self.cnames,
+            irregular: self.irregular,
         }
     }
 }
@@ -1022,9 +1052,19 @@ pub struct CrossChecks {
     pub report: Report,
     non_terminals: Vec<NonTerminal>,
     cnames: Vec<(Vec<u8>, Pos)>,
+    /// [`ZoneBuilder::irregular`].
+    pub irregular: usize,
 }
 
 impl CrossChecks {
+    /// Every CNAME owner built, sorted, once.
+    pub fn cname_owners(&self) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = self.cnames.iter().map(|(o, _)| o.clone()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Follows these chains too: those of names read but not built (a reload by difference
     /// builds only the names that changed, and a change may loop a chain that starts at
     /// another). A CNAME owner given twice counts once.
@@ -1145,6 +1185,7 @@ impl ZoneBuilder {
             let mut wire_min = HEADER_AND_QUESTION_MIN;
             let mut last_rdata = NONE;
             for r in rrset {
+                self.irregular += usize::from(r.ttl != ttl);
                 if r.ttl != ttl && self.report.will_list(true) {
                     let reason = format!(
                         "{}: TTL {} differs from the TTL {ttl} of the same RRset read first: {ttl} is used (RFC 2181 §5.2)",
@@ -1163,6 +1204,7 @@ impl ZoneBuilder {
                     last_rdata = r.rdata;
                 }
             }
+            self.irregular += rrset.len() - count;
             if wire_min > 65_535 - 255 {
                 let owner_len = owner().len();
                 if wire_min + owner_len > 65_535 {
@@ -1644,7 +1686,7 @@ fn parse_into(
 ) -> (zonefile::Parsed, Report) {
     let parse = |on_record: &mut dyn FnMut(&Record<'_>)| {
         let mut report = Report::new(strict);
-        let parsed = zonefile::parse_file(path, apex, on_record, &mut |e| report.push(e));
+        let parsed = zonefile::parse_file_cut(path, apex, on_record, &mut |e| report.push(e));
         (parsed, report)
     };
     std::thread::scope(|scope| {
