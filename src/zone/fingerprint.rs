@@ -365,14 +365,7 @@ impl Fingerprint {
     /// file whole costs as little.
     pub fn stretches(&self, new: &[NewBlock], new_len: u64) -> Option<Vec<Stretch>> {
         let old = &self.cut.blocks;
-        let mut index: HashMap<[u64; 2], usize> = HashMap::with_capacity(old.len());
-        for (i, b) in old.iter().enumerate() {
-            // A hash seen twice cannot tell which block matched: neither anchors.
-            index
-                .entry(b.hash)
-                .and_modify(|v| *v = usize::MAX)
-                .or_insert(i);
-        }
+        let index = self.by_hash();
         // Matched pairs, increasing on both sides, between sentinels before the first block
         // and after the last; a stretch lies between two of them.
         let mut pairs: Vec<(isize, isize)> = vec![(-1, -1)];
@@ -417,11 +410,7 @@ impl Fingerprint {
             let (o0, o1) = (first(p), usize::try_from(pairs[q].0).ok()?);
             let n0 = usize::try_from(pairs[p].1 + 1).ok()?;
             let n1 = usize::try_from(pairs[q].1).ok()?;
-            let start = if o0 == 0 {
-                self.initial()?
-            } else {
-                self.state(o0)?
-            };
+            let start = self.state(o0)?;
             let stretch = Stretch {
                 old: self.old_offset(o0)..self.old_offset(o1),
                 new: new_offset(n0)..new_offset(n1),
@@ -437,9 +426,17 @@ impl Fingerprint {
         (bytes <= (new_len + self.len) / MOST_BYTES).then_some(out)
     }
 
-    /// The state the file started in.
-    fn initial(&self) -> Option<State> {
-        self.state(0)
+    /// Each old block's index by its hash; a hash seen twice cannot tell which block matched,
+    /// and maps to `usize::MAX`.
+    fn by_hash(&self) -> HashMap<[u64; 2], usize> {
+        let mut index = HashMap::with_capacity(self.cut.blocks.len());
+        for (i, b) in self.cut.blocks.iter().enumerate() {
+            index
+                .entry(b.hash)
+                .and_modify(|v| *v = usize::MAX)
+                .or_insert(i);
+        }
+        index
     }
 
     /// The fingerprint of the new version: its blocks are the stretches' as parsed again
@@ -454,13 +451,7 @@ impl Fingerprint {
         cnames: Vec<Vec<u8>>,
     ) -> Option<Self> {
         let mut blocks: Vec<Option<Block>> = vec![None; new.len()];
-        let mut matched_old: HashMap<[u64; 2], usize> = HashMap::new();
-        for (i, b) in self.cut.blocks.iter().enumerate() {
-            matched_old
-                .entry(b.hash)
-                .and_modify(|v| *v = usize::MAX)
-                .or_insert(i);
-        }
+        let matched_old = self.by_hash();
         let mut end = self.cut.end.clone();
         for (s, cut) in stretches.iter().zip(parsed) {
             if cut.blocks.len() != s.new_blocks.len() {
