@@ -98,16 +98,17 @@ pub struct Key {
     pub secret: Vec<u8>,
 }
 
-/// Who may send UPDATE to a zone: keys by name, and address prefixes.
+/// Who may do something to a zone (UPDATE it, transfer it): keys by name, and address
+/// prefixes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UpdatePolicy {
+pub struct AccessList {
     /// Key names, lower-cased wire form.
     pub keys: Vec<Vec<u8>>,
     pub prefixes: Vec<(std::net::IpAddr, u8)>,
 }
 
-impl UpdatePolicy {
-    /// Whether a message from `peer`, signed with `key` (verified) or not, may update.
+impl AccessList {
+    /// Whether a message from `peer`, signed with `key` (verified) or not, is allowed.
     pub fn allows(&self, peer: std::net::IpAddr, key: Option<&[u8]>) -> bool {
         key.is_some_and(|k| self.keys.iter().any(|n| n == k))
             || self
@@ -190,7 +191,7 @@ pub struct ZoneConfig {
     pub flush_interval: u64,
     /// `allow_update` parsed (filled by `Config::parse`).
     #[serde(skip)]
-    pub update_policy: UpdatePolicy,
+    pub update_policy: AccessList,
 }
 
 impl ZoneConfig {
@@ -462,9 +463,10 @@ fn secret_from_keygen(text: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_string())
 }
 
-/// `allow_update` entries: `key:NAME` (a configured key) or `ADDRESS[/LEN]`.
-fn parse_policy(entries: &[String], keys: &[Key]) -> Result<UpdatePolicy, String> {
-    let mut policy = UpdatePolicy::default();
+/// `allow_update` and `allow_transfer` entries: `key:NAME` (a configured key) or
+/// `ADDRESS[/LEN]`.
+fn parse_policy(entries: &[String], keys: &[Key]) -> Result<AccessList, String> {
+    let mut policy = AccessList::default();
     for e in entries {
         if let Some(k) = e.strip_prefix("key:") {
             let wire = name::parse(k.as_bytes(), name::ROOT)

@@ -670,7 +670,7 @@ fn compact(journal: &mut Journal, max: u64, apex: &str) {
 /// service, with the reason: serving the file alone would silently undo acknowledged updates.
 fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
     let zc = &config.zones[i];
-    if zc.update_policy == crate::config::UpdatePolicy::default() {
+    if zc.update_policy == crate::config::AccessList::default() {
         return None;
     }
     let path: PathBuf = Journal::path_for(&config.state_dir, &zc.apex);
