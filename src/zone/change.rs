@@ -541,28 +541,6 @@ fn extract<'a>(
     }
 }
 
-/// The keys of every name with data below `chunk`'s node `i`, in key order.
-pub(super) fn extract_names(chunk: &Chunk, i: u32, key: TrieKey, out: &mut Vec<TrieKey>) {
-    fn walk(chunk: &Chunk, i: u32, key: TrieKey, depth: usize, out: &mut Vec<TrieKey>) {
-        let n = chunk.nodes[i as usize];
-        if n.bits & LINK_BIT != 0 {
-            return walk(&chunk.links[n.data as usize], 0, key, depth, out);
-        }
-        if n.data != NONE {
-            out.push(key);
-        }
-        let mut k = 0;
-        for nib in 0..11u8 {
-            if n.bits & CHILD_MASK & (1 << nib) != 0 {
-                let child_key = key | (TrieKey::from(nib + 1) << (124 - 4 * depth));
-                walk(chunk, n.children + k, child_key, depth + 1, out);
-                k += 1;
-            }
-        }
-    }
-    walk(chunk, i, key, key_depth(key), out);
-}
-
 /// `names` (sorted) with `touches` (sorted) applied: a touch's data replaces the name's.
 fn merge<'a>(
     names: Vec<(TrieKey, Data<'a>)>,

@@ -538,28 +538,88 @@ impl Zone {
     }
 
     /// Calls `f` with each record (owner, type, TTL, RDATA as served) in [`Self::records`]'
-    /// order, one name's records at a time: what a zone file or a transfer streams.
+    /// order, one name's records at a time: what a zone file or a transfer streams. Nothing is
+    /// collected first, so a walk of ten million numbers costs a few buffers, not a copy.
     pub fn for_each_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8])) {
-        let mut keys = Vec::new();
-        change::extract_names(&self.root, 0, 0, &mut keys);
-        let mut side: Vec<&[u8]> = self
+        let mut expanded = Vec::new();
+        self.for_each_name(|owner, node| {
+            let mut aus = [0; 128];
+            let number = template::owner_aus(owner, &mut aus);
+            // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
+            for soa_pass in [true, false] {
+                for r in self.rrsets_at(node) {
+                    let set = self.rrset_info(r);
+                    if (set.rtype == rtype::SOA) != soa_pass {
+                        continue;
+                    }
+                    for (rdata, templated) in self.rdata_entries(r) {
+                        match number.filter(|_| templated) {
+                            Some(aus) => {
+                                expanded.clear();
+                                template::expand(rdata, aus, &mut expanded);
+                                f(owner, set.rtype, set.ttl, &expanded);
+                            }
+                            None => f(owner, set.rtype, set.ttl, rdata),
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Calls `f` with each name that holds data (wire form) and its place: the apex first,
+    /// then the trie depth first in key order, then the side table sorted.
+    pub fn for_each_name(&self, mut f: impl FnMut(&[u8], NodeRef<'_>)) {
+        /// `labels`: the digits from the apex down to node `i`.
+        fn walk(
+            chunk: &Chunk,
+            i: u32,
+            labels: &mut Vec<u8>,
+            apex: &[u8],
+            owner: &mut Vec<u8>,
+            f: &mut dyn FnMut(&[u8], NodeRef<'_>),
+        ) {
+            let n = chunk.nodes[i as usize];
+            if n.bits & LINK_BIT != 0 {
+                return walk(&chunk.links[n.data as usize], 0, labels, apex, owner, f);
+            }
+            if n.data != NONE {
+                owner.clear();
+                for &c in labels.iter().rev() {
+                    owner.extend_from_slice(&[1, c]);
+                }
+                owner.extend_from_slice(apex);
+                f(owner, NodeRef::Trie(chunk, i));
+            }
+            let mut k = 0;
+            for nib in 0..11u8 {
+                if n.bits & CHILD_MASK & (1 << nib) != 0 {
+                    labels.push(if nib == 10 { b'*' } else { b'0' + nib });
+                    walk(chunk, n.children + k, labels, apex, owner, f);
+                    labels.pop();
+                    k += 1;
+                }
+            }
+        }
+        let mut owner = Vec::with_capacity(255);
+        walk(
+            &self.root,
+            0,
+            &mut Vec::new(),
+            &self.apex,
+            &mut owner,
+            &mut f,
+        );
+        let mut side: Vec<(&[u8], u32)> = self
             .side
             .names
             .iter()
             .filter(|&(_, &d)| d != NONE)
-            .map(|(n, _)| &n[..])
+            .map(|(n, &d)| (&n[..], d))
             .collect();
-        side.sort();
-        let trie = keys.iter().map(|&k| key_to_name(k, &self.apex));
-        for owner in trie.chain(side.into_iter().map(<[u8]>::to_vec)) {
-            let mut sets = self.served_sets(&owner);
-            // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
-            sets.sort_by_key(|s| s.0 != rtype::SOA);
-            for (rtype, ttl, rdatas) in sets {
-                for rdata in rdatas {
-                    f(&owner, rtype, ttl, &rdata);
-                }
-            }
+        side.sort_unstable();
+        for (name, d) in side {
+            f(name, NodeRef::Side(d));
         }
     }
 
