@@ -939,8 +939,12 @@ impl Answer {
         }
         match &self.tsig {
             Tsig::None => {}
-            Tsig::Sign(s) => tsig::sign_response(&mut out, s, 0, now),
-            Tsig::SignError(s, e) => tsig::sign_response(&mut out, s, *e, now),
+            Tsig::Sign(s) => {
+                tsig::sign_response(&mut out, s, 0, now);
+            }
+            Tsig::SignError(s, e) => {
+                tsig::sign_response(&mut out, s, *e, now);
+            }
             Tsig::Unsigned(k, alg, e) => tsig::append_unsigned(&mut out, k, alg, *e, now),
         }
         out

@@ -291,8 +291,8 @@ fn variables(key_name: &[u8], r: &TsigRdata, all: bool) -> Vec<u8> {
 
 /// Appends a TSIG RR signing `response` (a complete message without it) for `signer` at
 /// `now`, with `error` (0, or BADTIME with the server's time as other data, §5.2.3), and
-/// raises ARCOUNT.
-pub fn sign_response(response: &mut Vec<u8>, signer: &Signer, error: u16, now: u64) {
+/// raises ARCOUNT. Returns the MAC, which the next message of a transfer chains from.
+pub fn sign_response(response: &mut Vec<u8>, signer: &Signer, error: u16, now: u64) -> Vec<u8> {
     let key = &signer.key;
     let mut rdata = TsigRdata {
         algorithm: key.algorithm.wire_name(),
@@ -318,7 +318,38 @@ pub fn sign_response(response: &mut Vec<u8>, signer: &Signer, error: u16, now: u
     h.update(response);
     h.update(&variables(&key.name, &rdata, true));
     rdata.mac = h.finish();
+    let mac = rdata.mac.clone();
     append_tsig(response, &key.name, &rdata);
+    mac
+}
+
+/// Signs a later message of a transfer (RFC 8945 §5.3.1): the MAC covers the previous
+/// message's MAC, this message and the timers alone. Returns this MAC, for the next one.
+pub fn sign_next(
+    message: &mut Vec<u8>,
+    key: &Key,
+    prior_mac: &[u8],
+    fudge: u16,
+    now: u64,
+) -> Vec<u8> {
+    let mut rdata = TsigRdata {
+        algorithm: key.algorithm.wire_name(),
+        time_signed: now,
+        fudge,
+        mac: Vec::new(),
+        original_id: u16::from_be_bytes([message[0], message[1]]),
+        error: 0,
+        other: Vec::new(),
+    };
+    let mut h = Hasher::new(key.algorithm, &key.secret);
+    h.update(&u16_len(prior_mac.len()).to_be_bytes());
+    h.update(prior_mac);
+    h.update(message);
+    h.update(&variables(&key.name, &rdata, false));
+    rdata.mac = h.finish();
+    let mac = rdata.mac.clone();
+    append_tsig(message, &key.name, &rdata);
+    mac
 }
 
 /// Appends an unsigned TSIG RR carrying `error` (BADKEY, BADSIG, BADTRUNC: RFC 8945 §5.2 says
