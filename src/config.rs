@@ -182,6 +182,10 @@ pub struct ZoneConfig {
     /// Empty: UPDATE is refused.
     #[serde(default)]
     pub allow_update: Vec<String>,
+    /// Who may transfer the zone (AXFR, IXFR): `key:NAME` entries and address prefixes.
+    /// Empty: transfers are refused.
+    #[serde(default)]
+    pub allow_transfer: Vec<String>,
     /// The journal's size bound; the oldest flushed history goes first.
     #[serde(default = "default_journal_max_bytes")]
     pub journal_max_bytes: u64,
@@ -192,6 +196,9 @@ pub struct ZoneConfig {
     /// `allow_update` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub update_policy: AccessList,
+    /// `allow_transfer` parsed (filled by `Config::parse`).
+    #[serde(skip)]
+    pub transfer_policy: AccessList,
 }
 
 impl ZoneConfig {
@@ -375,6 +382,8 @@ impl Config {
         for zone in &mut config.zones {
             zone.update_policy = parse_policy(&zone.allow_update, &keys)
                 .map_err(|e| format!("zone {}: allow_update: {e}", zone.apex))?;
+            zone.transfer_policy = parse_policy(&zone.allow_transfer, &keys)
+                .map_err(|e| format!("zone {}: allow_transfer: {e}", zone.apex))?;
         }
         Ok(config)
     }

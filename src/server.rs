@@ -23,6 +23,7 @@ use crate::cookie::{self, Cookies};
 use crate::lookup::Snapshot;
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Policy, Transport};
+use crate::xfr::transfer::{self, Plan, Transfers};
 
 /// Kernel receive buffer per UDP socket: absorbs bursts while a worker is busy.
 const UDP_SOCKET_BUFFER: usize = 4 << 20;
@@ -47,6 +48,8 @@ pub struct Serving {
     pub stop: Arc<AtomicBool>,
     /// Where UPDATE messages go: they change zones, which only the owner does.
     pub owner: Handle,
+    /// Who may transfer which zone.
+    pub transfers: Arc<Transfers>,
 }
 
 impl Serving {
@@ -63,6 +66,7 @@ impl Serving {
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
             stop: Arc::new(AtomicBool::new(false)),
             owner,
+            transfers: Arc::new(Transfers::from_config(config)),
         })
     }
 }
@@ -295,6 +299,29 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                 let Some(client) = peer.as_ref().and_then(ip_of) else {
                     continue;
                 };
+                if transfer::transfer_type(&requests[i][..len]).is_some() {
+                    // Rare: AXFR refused, IXFR answered with the SOA alone (RFC 1995 §4).
+                    let plan = transfer::plan(
+                        &snapshot,
+                        &requests[i][..len],
+                        client,
+                        false,
+                        &serving.transfers,
+                        unix_seconds(),
+                    );
+                    responses[i] = match plan {
+                        Plan::Reply(m) => m,
+                        Plan::Refuse(m, why) => {
+                            info!(peer = %client, "transfer over UDP refused: {why}");
+                            m
+                        }
+                        Plan::Stream(_) => continue, // never over UDP
+                    };
+                    responses.swap(i, ready);
+                    replies[ready] = peer;
+                    ready += 1;
+                    continue;
+                }
                 if wire::respond(
                     &snapshot,
                     &requests[i][..len],
@@ -418,6 +445,10 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
         tokio::time::timeout(serving.tcp_idle_timeout, stream.read_exact(&mut request))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
+        if transfer::transfer_type(&request).is_some() {
+            tcp_transfer(&mut stream, &request, peer, serving).await?;
+            continue;
+        }
         if is_update(&request) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let sent = serving.owner.try_send(Command::Update(UpdateRequest {
@@ -450,6 +481,79 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
         drop(snapshot);
         write_framed(&mut stream, &response).await?;
     }
+}
+
+/// Answers a transfer request: one message, or a transfer streamed from the version that was
+/// serving when it arrived. Messages are encoded on a blocking thread and handed over a
+/// channel of a few messages, so a slow client holds back the encoder, never a runtime thread,
+/// and a client that goes away stops it.
+async fn tcp_transfer(
+    stream: &mut TcpStream,
+    request: &[u8],
+    peer: SocketAddr,
+    serving: &Serving,
+) -> io::Result<()> {
+    let plan = {
+        let snapshot = serving.store.load();
+        transfer::plan(
+            &snapshot,
+            request,
+            peer.ip(),
+            true,
+            &serving.transfers,
+            unix_seconds(),
+        )
+    };
+    let out = match plan {
+        Plan::Reply(m) => return write_framed(stream, &m).await,
+        Plan::Refuse(m, why) => {
+            info!(%peer, "transfer refused: {why}");
+            return write_framed(stream, &m).await;
+        }
+        Plan::Stream(out) => out,
+    };
+    let (apex, kind, serial) = (out.apex.clone(), out.kind, out.serial());
+    let started = std::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let encoder =
+        tokio::task::spawn_blocking(move || out.run(unix_seconds, |m| tx.blocking_send(m).is_ok()));
+    let mut written = 0usize;
+    while let Some(m) = rx.recv().await {
+        let wrote = tokio::time::timeout(serving.tcp_idle_timeout, write_framed(stream, &m)).await;
+        match wrote {
+            Ok(Ok(())) => written += 1,
+            Ok(Err(e)) => {
+                warn!(zone = %apex, %peer, kind, serial, "transfer out cut off after {written} messages: {e}");
+                return Err(e);
+            }
+            Err(_) => {
+                warn!(zone = %apex, %peer, kind, serial, "transfer out stopped after {written} messages: the client stopped reading");
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client not reading",
+                ));
+            }
+        }
+    }
+    let (messages, records) = encoder.await.unwrap_or_default();
+    info!(
+        zone = %apex,
+        %peer,
+        kind,
+        serial,
+        messages,
+        records,
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "transfer out"
+    );
+    Ok(())
+}
+
+/// Seconds since the Unix epoch, for TSIG.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Writes one message with its two-byte length (RFC 1035 §4.2.2).

@@ -225,6 +225,23 @@ impl Journal {
     }
 }
 
+/// Every whole entry of the journal at `path`, read by someone other than its writer (a
+/// transfer out reading history): an entry being appended at that moment is cut short or
+/// fails its checksum, and ends the reading rather than failing it.
+pub fn read_history(path: &Path) -> Result<Vec<Entry>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if !bytes.starts_with(MAGIC) {
+        return Err(format!("{}: not an enumd journal", path.display()));
+    }
+    let mut at = MAGIC.len();
+    let mut out = Vec::new();
+    while let Ok((e, next)) = read_entry(&bytes, at) {
+        out.push(e);
+        at = next;
+    }
+    Ok(out)
+}
+
 /// Writes `bytes` to `tmp`, syncs it, renames it to `to` and syncs the directory: the way a
 /// file is replaced so that a crash leaves either the old or the new one, never a mix.
 pub fn write_durably(tmp: &Path, bytes: &[u8], to: &Path) -> Result<(), String> {

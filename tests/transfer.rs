@@ -1,0 +1,424 @@
+//! Zone transfers out (AXFR, RFC 5936; IXFR, RFC 1995) over real sockets, taken by real
+//! clients: BIND's `dig`, Knot's `kdig` and dnspython, which verify every message's TSIG and,
+//! for IXFR, apply the differences to their own copy of the zone. Each test runs the real
+//! binary on 127.0.0.1 with a port of its own.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use common::child::ChildServer;
+
+/// The transfer key's secret (base64 of 32 bytes), as `tsig-keygen` would make.
+const SECRET: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g==";
+/// The same key name with another secret: its MACs do not verify.
+const WRONG: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A zone of every kind of name enumd stores (numbers with NAPTRs the loader turns into
+/// templates, a wildcard, a delegation with glue and an occluded name below it, a CNAME, names
+/// outside the digit trie), and `numbers` numbers: enough for many messages.
+fn zone_text(numbers: usize) -> String {
+    let mut z = String::from(
+        "$ORIGIN e164.arpa.\n$TTL 3600\n\
+         @ SOA ns1.e164.arpa. hostmaster.example.net. 100 7200 3600 1209600 300\n\
+         @ NS ns1.e164.arpa.\n\
+         @ NS ns2.example.net.\n\
+         ns1 A 192.0.2.1\n\
+         ns1 AAAA 2001:db8::1\n\
+         www 600 TXT \"lab\" \"two strings\"\n\
+         4.2.1 CNAME 3.2.1\n\
+         3.2.1 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+123@example.net!\" .\n\
+         3.2.1 NAPTR 20 100 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+123;npdi;rn=+4410!\" .\n\
+         *.9.9 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^\\\\+99(.*)$!sip:\\\\1@pbx.example.net!\" .\n\
+         5.5 NS ns.5.5.e164.arpa.\n\
+         ns.5.5 A 192.0.2.53\n\
+         7.1.5.5 TXT \"occluded\"\n",
+    );
+    for i in 0..numbers {
+        let number = number(i);
+        z.push_str(&format!(
+            "{} NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+{number}@sip.example.net!\" .\n",
+            owner_of(&number)
+        ));
+    }
+    z
+}
+
+/// The zone's `i`th number: +44 20 79, then six digits.
+fn number(i: usize) -> String {
+    format!("442079{:06}", i * 7 + 1)
+}
+
+/// The ENUM name of a number (RFC 6116 §2.4).
+fn owner_of(number: &str) -> String {
+    let mut labels: Vec<String> = number.chars().rev().map(String::from).collect();
+    labels.push("e164.arpa.".into());
+    labels.join(".")
+}
+
+/// A server for the zone above, transfers allowed to `allow` (a TOML list's contents), UPDATE
+/// allowed with the key.
+struct Lab {
+    dir: PathBuf,
+    server: ChildServer,
+}
+
+impl Lab {
+    fn new(tag: &str, allow: &str, numbers: usize) -> Self {
+        let dir = common::temp_dir(tag);
+        std::fs::write(dir.join("e.zone"), zone_text(numbers)).unwrap();
+        std::fs::write(
+            dir.join("enumd.toml"),
+            format!(
+                "listen = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\
+                 [[key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\
+                 [[zone]]\napex = \"e164.arpa.\"\nfile = \"e.zone\"\n\
+                 allow_update = [\"key:xfr\"]\nallow_transfer = [{allow}]\nflush_interval = 0\n"
+            ),
+        )
+        .unwrap();
+        let server = ChildServer::start(&dir.join("enumd.toml"));
+        server.wait_for("serving", Duration::from_secs(90), || {
+            !server.logged("serving").is_empty()
+        });
+        Self { dir, server }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.addr.port()
+    }
+
+    /// Runs a dnspython script with `PORT`, `ZONE_FILE` and `SECRET`, `WRONG` defined.
+    fn python(&self, body: &str) -> Vec<String> {
+        let head = format!(
+            "import dns.message, dns.name, dns.query, dns.rcode, dns.rdatatype, dns.tsigkeyring, dns.xfr, dns.zone\n\
+             PORT = {}\nZONE_FILE = {:?}\nSECRET = {SECRET:?}\nWRONG = {WRONG:?}\n\
+             ORIGIN = dns.name.from_text('e164.arpa.')\n\
+             KEY = dns.tsigkeyring.from_text({{'xfr.': ('hmac-sha256', SECRET)}})\n\
+             BAD = dns.tsigkeyring.from_text({{'xfr.': ('hmac-sha256', WRONG)}})\n\
+             def axfr(**kw):\n\
+             \x20   return dns.zone.from_xfr(dns.query.xfr('127.0.0.1', 'e164.arpa.', port=PORT, relativize=False, **kw), relativize=False)\n\
+             def from_file():\n\
+             \x20   return dns.zone.from_file(ZONE_FILE, origin=ORIGIN, relativize=False)\n\
+             def same(x, y):\n\
+             \x20   return (x is None and y is None) or (x is not None and y is not None and x == y)\n\
+             def diff(a, b):\n\
+             \x20   names = set(a.nodes) | set(b.nodes)\n\
+             \x20   return sorted(str(n) for n in names if not same(a.get_node(n), b.get_node(n)))\n",
+            self.port(),
+            self.dir.join("e.zone")
+        );
+        common::python_lines(&format!("{head}{body}"))
+    }
+
+    fn nsupdate(&self, lines: &str) {
+        let script = format!(
+            "server 127.0.0.1 {}\nzone e164.arpa.\n{lines}\nsend\n",
+            self.port()
+        );
+        let mut child = Command::new("nsupdate")
+            .args(["-y", &format!("hmac-sha256:xfr:{SECRET}")])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nsupdate (apt-get install bind9-dnsutils)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nsupdate failed");
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program}: {e} (apt-get install bind9-dnsutils knot-dnsutils)")
+        });
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The numbers after `label` in `text` (`XFR size: 3014 records (messages 17` → 3014, 17).
+fn figures_after(text: &str, label: &str) -> Vec<u64> {
+    let Some(at) = text.find(label) else {
+        return Vec::new();
+    };
+    text[at + label.len()..]
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn axfr_follows_allow_transfer_and_holds_exactly_the_zone_file() {
+    let lab = Lab::new("axfr", "\"key:xfr\", \"127.0.0.2/32\"", 3000);
+    let out = lab.python(
+        "file = from_file()\n\
+         signed = axfr(keyring=KEY, keyname='xfr.')\n\
+         print('signed', 'equal' if signed == file else diff(signed, file)[:5])\n\
+         print('records', sum(1 for _ in signed.iterate_rdatas()))\n\
+         by_address = axfr(source='127.0.0.2')\n\
+         print('by address', 'equal' if by_address == file else 'differ')\n\
+         for what, kw in [('unsigned', {}), ('wrong key', {'keyring': BAD, 'keyname': 'xfr.'})]:\n\
+         \x20   try:\n\
+         \x20       axfr(**kw)\n\
+         \x20       print(what, 'transferred')\n\
+         \x20   except Exception as e:\n\
+         \x20       print(what, type(e).__name__, e)\n",
+    );
+    assert_eq!(out[0], "signed equal", "{out:?}");
+    let records: usize = out[1]["records ".len()..].parse().unwrap();
+    assert!(records > 3000, "{out:?}");
+    assert_eq!(out[2], "by address equal", "{out:?}");
+    assert!(
+        out[3].starts_with("unsigned TransferError") && out[3].contains("REFUSED"),
+        "{out:?}"
+    );
+    assert!(!out[4].contains("transferred"), "{out:?}");
+    assert!(!lab.server.logged("TSIG: MAC does not verify").is_empty());
+    assert!(
+        !lab.server
+            .logged("127.0.0.1 unsigned may not transfer e164.arpa. (allow_transfer)")
+            .is_empty()
+    );
+
+    // dig and kdig check every message's MAC; both count the same records and messages.
+    let port = lab.port().to_string();
+    let key = format!("hmac-sha256:xfr:{SECRET}");
+    let dig = run(
+        "dig",
+        &["@127.0.0.1", "-p", &port, "-y", &key, "e164.arpa.", "AXFR"],
+    );
+    let dig_size = figures_after(&dig, "XFR size: ");
+    assert!(!dig.contains("failure") && !dig.contains("failed"), "{dig}");
+    assert_eq!(dig_size.first().copied(), Some(records as u64 + 1), "{dig}"); // SOA twice
+    assert!(
+        dig_size[1] > 10,
+        "a 3,000-number zone fills many messages: {dig}"
+    );
+    let kdig = run(
+        "kdig",
+        &["@127.0.0.1", "-p", &port, "-y", &key, "e164.arpa.", "AXFR"],
+    );
+    assert!(!kdig.to_lowercase().contains("warning"), "{kdig}");
+    let kdig_size = figures_after(&kdig, ";; Received ");
+    // "Received N B (M messages, R records)"
+    assert_eq!(
+        kdig_size[1..],
+        dig_size[..2].iter().rev().copied().collect::<Vec<_>>()[..]
+    );
+    let refused = run("dig", &["@127.0.0.1", "-p", &port, "e164.arpa.", "AXFR"]);
+    assert!(refused.contains("Transfer failed"), "{refused}");
+    let notauth = run(
+        "dig",
+        &[
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "-y",
+            &key,
+            "example.com.",
+            "AXFR",
+        ],
+    );
+    assert!(notauth.contains("Transfer failed"), "{notauth}");
+    assert!(!lab.server.logged("no zone example.com. here").is_empty());
+}
+
+#[test]
+fn ixfr_sends_the_differences_a_client_applies_to_its_copy() {
+    let lab = Lab::new("ixfr", "\"key:xfr\"", 200);
+    let first = owner_of(&number(0));
+    lab.nsupdate(&format!(
+        "update delete {first} NAPTR\nupdate add {first} 600 TXT \"ported\""
+    ));
+    lab.nsupdate("update add 2.2.2.e164.arpa. 300 TXT \"new\"");
+    lab.nsupdate("update delete www.e164.arpa. TXT");
+    lab.server
+        .wait_for("serial 103", Duration::from_secs(10), || {
+            lab.server.serial("e164.arpa.") == Some(103)
+        });
+    let out = lab.python(
+        "now = axfr(keyring=KEY, keyname='xfr.')\n\
+         for serial in [100, 101, 103, 50]:\n\
+         \x20   copy = from_file()  # serial 100's data, whatever serial is claimed\n\
+         \x20   q, _ = dns.xfr.make_query(copy, serial=serial, keyring=KEY, keyname='xfr.')\n\
+         \x20   dns.query.inbound_xfr('127.0.0.1', copy, query=q, port=PORT)\n\
+         \x20   if serial == 103:  # claimed current: the single SOA, nothing to apply\n\
+         \x20       print(serial, 'unchanged' if copy == from_file() else 'changed')\n\
+         \x20   else:\n\
+         \x20       print(serial, 'equal' if copy == now else diff(copy, now)[:4])\n\
+         q = dns.message.make_query('e164.arpa.', 'IXFR')\n\
+         q.authority.append(dns.rrset.from_text('e164.arpa.', 0, 'IN', 'SOA', '. . 100 0 0 0 0'))\n\
+         q.use_tsig(KEY, keyname='xfr.')\n\
+         r = dns.query.udp(q, '127.0.0.1', port=PORT, timeout=5)\n\
+         print('udp', dns.rcode.to_text(r.rcode()), [str(rr) for rr in r.answer])\n",
+    );
+    assert_eq!(out[0], "100 equal", "{out:?}");
+    // From 101 the client gets only 101 → 103: the record 100 → 101 changed stays as it was.
+    assert_eq!(out[1], format!("101 ['{first}']"), "{out:?}");
+    assert_eq!(out[2], "103 unchanged", "{out:?}");
+    assert_eq!(out[3], "50 equal", "{out:?}");
+    assert!(out[4].starts_with("udp NOERROR"), "{out:?}");
+    assert!(
+        out[4].contains(" 103 ") && out[4].matches("SOA").count() == 1,
+        "{out:?}"
+    );
+    let kinds: Vec<String> = lab.server.logged("transfer out");
+    let ixfr = kinds.iter().filter(|l| l.contains("kind=\"IXFR\"")).count();
+    let fallback = kinds
+        .iter()
+        .filter(|l| l.contains("kind=\"IXFR as AXFR\""))
+        .count();
+    assert_eq!((ixfr, fallback), (2, 1), "{kinds:?}");
+
+    // dig at the current serial: the single SOA.
+    let port = lab.port().to_string();
+    let key = format!("hmac-sha256:xfr:{SECRET}");
+    let current = run(
+        "dig",
+        &[
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "-y",
+            &key,
+            "e164.arpa.",
+            "IXFR=103",
+            "+nocmd",
+        ],
+    );
+    let soas: Vec<&str> = current.lines().filter(|l| l.contains("\tSOA\t")).collect();
+    assert_eq!(soas.len(), 1, "{current}");
+    assert!(soas[0].contains(" 103 "), "{current}");
+}
+
+/// Reads one framed message.
+fn read_message(s: &mut TcpStream) -> Message {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).unwrap();
+    let mut buf = vec![0; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut buf).unwrap();
+    Message::from_vec(&buf).unwrap()
+}
+
+fn send_axfr(s: &mut TcpStream, id: u16) {
+    let mut q = Message::new(id, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(
+        Name::from_ascii("e164.arpa.").unwrap(),
+        RecordType::AXFR,
+    ));
+    let bytes = q.to_vec().unwrap();
+    let len = u16::try_from(bytes.len()).unwrap();
+    s.write_all(&len.to_be_bytes()).unwrap();
+    s.write_all(&bytes).unwrap();
+}
+
+/// Every record of one AXFR, read to its closing SOA (the only SOA after the first record);
+/// and how many messages it took.
+fn read_axfr(s: &mut TcpStream, id: u16, first: Option<Message>) -> (Vec<Record>, usize) {
+    let mut records: Vec<Record> = Vec::new();
+    let mut messages = 0;
+    let mut next = first;
+    loop {
+        let m = next.take().unwrap_or_else(|| read_message(s));
+        assert_eq!(m.metadata.id, id);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(m.metadata.authoritative);
+        messages += 1;
+        records.extend(m.answers.iter().cloned());
+        if records.len() > 1 && records.last().unwrap().record_type() == RecordType::SOA {
+            let soas = records
+                .iter()
+                .filter(|r| r.record_type() == RecordType::SOA);
+            assert_eq!(soas.count(), 2, "SOA first and last, nowhere else");
+            return (records, messages);
+        }
+    }
+}
+
+fn serial_of(r: &Record) -> u32 {
+    match &r.data {
+        RData::SOA(soa) => soa.serial,
+        other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+#[test]
+fn a_transfer_sends_one_version_while_updates_land_and_a_connection_carries_several() {
+    // 100,000 numbers, about 6 MB of messages: more than socket buffers hold, so most of the
+    // transfer is still to be encoded when the update lands.
+    let lab = Lab::new("consistent", "\"127.0.0.1/32\"", 100_000);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .connect(&SocketAddr::from(([127, 0, 0, 1], lab.port())).into())
+        .unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    send_axfr(&mut s, 7);
+    let first = read_message(&mut s);
+    assert_eq!(
+        first.queries.len(),
+        1,
+        "the first message repeats the question"
+    );
+    // Reading has stopped after one message: the encoder waits. An update lands meanwhile,
+    // at a number near the end of the walk.
+    let late = owner_of(&number(99_990));
+    lab.nsupdate(&format!(
+        "update delete {late} NAPTR\nupdate add {late} 600 TXT \"changed mid-transfer\""
+    ));
+    assert_eq!(lab.server.serial("e164.arpa."), Some(101));
+    let (old, messages) = read_axfr(&mut s, 7, Some(first));
+    assert!(messages > 300, "{messages} messages");
+    assert_eq!(serial_of(&old[0]), 100);
+    assert_eq!(serial_of(old.last().unwrap()), 100);
+    let at_late: Vec<&Record> = old.iter().filter(|r| r.name.to_ascii() == late).collect();
+    assert!(
+        at_late.len() == 1 && at_late[0].record_type() == RecordType::NAPTR,
+        "{at_late:?}"
+    );
+    // RFC 5936 §4.1.2: the same connection, a second transfer, now of the new version.
+    send_axfr(&mut s, 8);
+    let (new, _) = read_axfr(&mut s, 8, None);
+    assert_eq!(serial_of(&new[0]), 101);
+    let at_late: Vec<&Record> = new.iter().filter(|r| r.name.to_ascii() == late).collect();
+    assert!(
+        at_late.len() == 1 && at_late[0].record_type() == RecordType::TXT,
+        "{at_late:?}"
+    );
+    assert_eq!(new.len(), old.len());
+}
+
+#[test]
+fn axfr_over_udp_is_refused() {
+    let lab = Lab::new("udp-axfr", "\"127.0.0.1/32\"", 10);
+    let mut q = Message::new(9, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(
+        Name::from_ascii("e164.arpa.").unwrap(),
+        RecordType::AXFR,
+    ));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.send_to(&q.to_vec().unwrap(), lab.server.addr).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    let r = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert!(r.answers.is_empty());
+}
