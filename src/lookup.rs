@@ -39,6 +39,8 @@ pub enum Rcode {
     NxDomain = 3,
     NotImp = 4,
     Refused = 5,
+    /// A TSIG that does not verify (RFC 8945 §5.2).
+    NotAuth = 9,
     /// Extended: 16, carried as 1 in the OPT record's upper bits.
     BadVers = 16,
 }

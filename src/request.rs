@@ -54,6 +54,9 @@ pub struct Request {
     pub qtype: u16,
     pub qclass: u16,
     pub edns: Option<Edns>,
+    /// The request ends with a TSIG RR (RFC 8945 §4.2): verified, and the answer signed, by
+    /// [`crate::wire::respond`].
+    pub tsig: bool,
 }
 
 impl Request {
@@ -103,6 +106,7 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
         qtype: 0,
         qclass: 0,
         edns: None,
+        tsig: false,
     };
     let mut pos = HEADER_LEN;
     if qd == 1 {
@@ -115,7 +119,7 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
     }
     for section in 0..3 {
         let n = [an, ns, ar][section];
-        for _ in 0..n {
+        for i in 0..n {
             let name_at = pos;
             pos = skip_name(msg, pos).ok_or(Rejected::FormErr)?;
             let rr = msg.get(pos..pos + 10).ok_or(Rejected::FormErr)?;
@@ -138,11 +142,20 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
                     cookie,
                 });
             }
+            if rr_type == TSIG {
+                // RFC 8945 §5.1: the last record of the additional section, or FORMERR.
+                if section != 2 || i != n - 1 {
+                    return Err(Rejected::FormErr);
+                }
+                req.tsig = true;
+            }
             pos += 10 + rdlen;
         }
     }
     Ok(req)
 }
+
+const TSIG: u16 = 250;
 
 /// Reads the options of an OPT RDATA that starts at `start` in the message: whether NSID was
 /// asked, and the COOKIE option. Options must tile the RDATA exactly (RFC 6891 §6.1.2).

@@ -8,13 +8,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, Key};
 use crate::cookie::{self, Cookies};
 use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
 use crate::name;
 use crate::rdata::rtype;
 use crate::request::{self, CookieOption, Edns, HEADER_LEN, Rejected};
 use crate::template;
+use crate::xfr::message::Message;
+use crate::xfr::tsig;
 
 /// How the request arrived: decides the size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct Policy {
     pub nsid: Option<Box<[u8]>>,
     /// DNS Cookies (RFC 7873); None: COOKIE options are ignored, as by a server without them.
     pub cookies: Option<Arc<Cookies>>,
+    /// TSIG keys a signed query is verified with (a secondary's SOA check is signed, say).
+    pub keys: Arc<[Key]>,
 }
 
 impl Policy {
@@ -46,6 +50,7 @@ impl Policy {
             udp_payload_cap: config.edns_udp_payload,
             nsid: config.nsid_bytes.clone().map(Vec::into_boxed_slice),
             cookies: cookies.map(Arc::new),
+            keys: config.keys()?.into(),
         })
     }
 
@@ -55,6 +60,7 @@ impl Policy {
             udp_payload_cap,
             nsid: None,
             cookies: None,
+            keys: Arc::new([]),
         }
     }
 }
@@ -144,7 +150,25 @@ pub fn respond(
         }
     }
 
-    let answer = if !query {
+    // A signed request: verified here, rarely, off the allocation-free path of the others.
+    let verdict = req.tsig.then(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let msg = Message::parse(request).ok();
+        // The answer's TSIG RR is the request's size (same key, algorithm and MAC length).
+        let len = msg
+            .as_ref()
+            .and_then(|m| m.tsig.as_ref())
+            .map_or(512, |t| request.len() - t.offset);
+        let verdict = msg.map_or(tsig::Verdict::Unsigned, |m| {
+            tsig::verify(request, &m, &policy.keys, now)
+        });
+        (verdict, now, len)
+    });
+    let answer = if let Some((tsig::Verdict::Failed { .. }, _, _)) = &verdict {
+        Answer::error(Rcode::NotAuth)
+    } else if !query {
         Answer::error(Rcode::NotImp)
     } else if bad_cookie {
         Answer::error(Rcode::FormErr) // RFC 7873 §5.2.2
@@ -168,11 +192,14 @@ pub fn respond(
         (Transport::Udp, None) => 512,
         (Transport::Udp, Some(e)) => usize::from(e.payload.min(policy.udp_payload_cap).max(512)),
     };
-    let reserve = if edns.is_some() {
+    let mut reserve = if edns.is_some() {
         OPT_LEN + options.len()
     } else {
         0
     };
+    if let Some((_, _, len)) = &verdict {
+        reserve += len + 6; // BADTIME's other data
+    }
     Encoder::encode(
         out,
         id,
@@ -185,6 +212,27 @@ pub fn respond(
         limit.saturating_sub(reserve),
     );
     finish_edns(out, edns, answer.rcode, policy, &options);
+    match verdict {
+        Some((tsig::Verdict::Signed(s), now, _)) => {
+            tsig::sign_response(out, &s, 0, now);
+        }
+        Some((
+            tsig::Verdict::Failed {
+                error,
+                key_name,
+                algorithm,
+                signer,
+            },
+            now,
+            _,
+        )) => match signer {
+            Some(s) => {
+                tsig::sign_response(out, &s, error, now);
+            }
+            None => tsig::append_unsigned(out, &key_name, &algorithm, error, now),
+        },
+        _ => {}
+    }
     true
 }
 
