@@ -186,6 +186,12 @@ pub struct ZoneConfig {
     /// Empty: transfers are refused.
     #[serde(default)]
     pub allow_transfer: Vec<String>,
+    /// Where to send NOTIFY after each new version: `IP[:port]` (port 53 when left out).
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The key NOTIFY messages are signed with (a `[[key]]` name); unsigned when absent.
+    #[serde(default)]
+    pub notify_key: Option<String>,
     /// The journal's size bound; the oldest flushed history goes first.
     #[serde(default = "default_journal_max_bytes")]
     pub journal_max_bytes: u64,
@@ -199,9 +205,18 @@ pub struct ZoneConfig {
     /// `allow_transfer` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub transfer_policy: AccessList,
+    /// `notify` parsed (filled by `Config::parse`).
+    #[serde(skip)]
+    pub notify_addrs: Vec<SocketAddr>,
 }
 
 impl ZoneConfig {
+    /// Whether the zone's changes are journaled: it takes updates, or it is transferred (the
+    /// journal is IXFR's history, so a reload's difference is journaled too).
+    pub fn keeps_journal(&self) -> bool {
+        self.update_policy != AccessList::default() || self.transfer_policy != AccessList::default()
+    }
+
     /// The apex in lower-cased wire form.
     pub fn apex_wire(&self) -> Vec<u8> {
         // Checked in `Config::load`.
@@ -384,6 +399,16 @@ impl Config {
                 .map_err(|e| format!("zone {}: allow_update: {e}", zone.apex))?;
             zone.transfer_policy = parse_policy(&zone.allow_transfer, &keys)
                 .map_err(|e| format!("zone {}: allow_transfer: {e}", zone.apex))?;
+            zone.notify_addrs = zone
+                .notify
+                .iter()
+                .map(|t| parse_target(t))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("zone {}: notify: {e}", zone.apex))?;
+            if let Some(k) = &zone.notify_key {
+                parse_policy(&[format!("key:{k}")], &keys)
+                    .map_err(|e| format!("zone {}: notify_key: {e}", zone.apex))?;
+            }
         }
         Ok(config)
     }
@@ -503,6 +528,16 @@ fn parse_policy(entries: &[String], keys: &[Key]) -> Result<AccessList, String> 
         policy.prefixes.push((ip, len));
     }
     Ok(policy)
+}
+
+/// A NOTIFY target: `IP:port`, `[IPv6]:port`, or an address alone for port 53.
+fn parse_target(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    text.parse().map_err(|_| {
+        format!("{text:?}: expected an address with or without a port, such as 127.0.0.20:53 or [::1]:53")
+    })
 }
 
 /// `config/../zones/x` → `zones/x`, lexically, so messages show the path a person would type.

@@ -17,6 +17,7 @@ pub mod enumservice;
 pub mod lookup;
 pub mod name;
 pub mod naptr;
+pub mod notify;
 pub mod os;
 pub mod owner;
 pub mod rdata;

@@ -21,6 +21,7 @@ use crate::config::{Config, Key};
 use crate::lookup::Snapshot;
 use crate::name;
 use crate::naptr::RegexCache;
+use crate::notify::Notifier;
 use crate::reload::{self, ZoneSet};
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Verdict};
@@ -113,6 +114,10 @@ pub struct Owner {
     cache: RegexCache,
     /// The owner's own queue, for the threads that write zone files to report back on.
     tx: Option<SyncSender<Command>>,
+    /// Sends NOTIFY for each new version (None: no zone has `notify` targets).
+    notifier: Option<Notifier>,
+    /// Per zone, the serial last announced.
+    announced: Vec<Option<u32>>,
 }
 
 impl Owner {
@@ -134,6 +139,8 @@ impl Owner {
             retired: Vec::new(),
             cache: RegexCache::default(),
             tx: None,
+            notifier: None,
+            announced: vec![None; config.zones.len()],
         }
     }
 
@@ -146,6 +153,9 @@ impl Owner {
     pub fn spawn(mut self) -> std::io::Result<Handle> {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         self.tx = Some(tx.clone());
+        self.notifier = Notifier::start(&self.config);
+        // Secondaries hear of the versions loaded at start too, as BIND and Knot tell them.
+        self.announce();
         std::thread::Builder::new()
             .name("enumd-owner".into())
             .spawn(move || self.run(&rx))?;
@@ -202,6 +212,26 @@ impl Owner {
     fn publish(&mut self) {
         let old = self.store.swap(Arc::new(self.zones.snapshot()));
         self.retired.push(old);
+        self.announce();
+    }
+
+    /// Hands each zone whose serial changed since it was last announced to the notifier.
+    fn announce(&mut self) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        for (i, announced) in self.announced.iter_mut().enumerate() {
+            let Some(zone) = self.zones.zone(i) else {
+                continue;
+            };
+            if *announced == Some(zone.serial) {
+                continue;
+            }
+            *announced = Some(zone.serial);
+            let soa = zone.soa();
+            let rdata = zone.rdatas(soa).next().unwrap_or_default().to_vec();
+            notifier.announce(i, zone.serial, zone.rrset_info(soa).ttl, rdata);
+        }
     }
 
     /// Drops replaced snapshots no reader holds any more: the cost of freeing a version lands
@@ -670,7 +700,7 @@ fn compact(journal: &mut Journal, max: u64, apex: &str) {
 /// service, with the reason: serving the file alone would silently undo acknowledged updates.
 fn open_live(config: &Config, zones: &mut ZoneSet, i: usize) -> Option<Live> {
     let zc = &config.zones[i];
-    if zc.update_policy == crate::config::AccessList::default() {
+    if !zc.keeps_journal() {
         return None;
     }
     let path: PathBuf = Journal::path_for(&config.state_dir, &zc.apex);

@@ -72,6 +72,11 @@ struct Lab {
 
 impl Lab {
     fn new(tag: &str, allow: &str, numbers: usize) -> Self {
+        Self::with(tag, allow, numbers, "")
+    }
+
+    /// The same, with more lines for the zone's configuration.
+    fn with(tag: &str, allow: &str, numbers: usize, zone_extra: &str) -> Self {
         let dir = common::temp_dir(tag);
         std::fs::write(dir.join("e.zone"), zone_text(numbers)).unwrap();
         std::fs::write(
@@ -80,7 +85,7 @@ impl Lab {
                 "listen = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\
                  [[key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\
                  [[zone]]\napex = \"e164.arpa.\"\nfile = \"e.zone\"\n\
-                 allow_update = [\"key:xfr\"]\nallow_transfer = [{allow}]\nflush_interval = 0\n"
+                 allow_update = [\"key:xfr\"]\nallow_transfer = [{allow}]\nflush_interval = 0\n{zone_extra}"
             ),
         )
         .unwrap();
@@ -421,4 +426,122 @@ fn axfr_over_udp_is_refused() {
     let r = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert!(r.answers.is_empty());
+}
+
+/// Waits for one datagram; its bytes and sender.
+fn receive(sock: &std::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 4096];
+    let (n, from) = sock
+        .recv_from(&mut buf)
+        .expect("a NOTIFY within the timeout");
+    (buf[..n].to_vec(), from)
+}
+
+/// Checks a NOTIFY (RFC 1996 §3.7): opcode 4, AA, the zone's SOA as question and answer,
+/// signed with the key; returns its ID and the serial it announces.
+fn check_notify(raw: &[u8]) -> (u16, u32) {
+    use enumd::xfr::{message, tsig};
+    let key = enumd::config::Key {
+        name: b"\x03xfr\x00".to_vec(),
+        algorithm: tsig::Algorithm::HmacSha256,
+        secret: base64_decode(SECRET),
+    };
+    let parsed = message::Message::parse(raw).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        matches!(
+            tsig::verify(raw, &parsed, &[key], now),
+            tsig::Verdict::Signed(_)
+        ),
+        "the NOTIFY is signed with the key"
+    );
+    let m = Message::from_vec(raw).unwrap();
+    assert_eq!(m.metadata.op_code, OpCode::Notify);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.queries[0].name().to_ascii(), "e164.arpa.");
+    assert_eq!(m.queries[0].query_type(), RecordType::SOA);
+    (m.metadata.id, serial_of(&m.answers[0]))
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+#[test]
+fn notify_goes_out_after_each_version_signed_and_again_until_answered() {
+    let target = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    target
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let lab = Lab::with(
+        "notify",
+        "\"key:xfr\"",
+        10,
+        &format!(
+            "notify = [\"{}\"]\nnotify_key = \"xfr\"\n",
+            target.local_addr().unwrap()
+        ),
+    );
+    // The version loaded at start is announced; left unanswered, the NOTIFY comes again.
+    let (first, _) = receive(&target);
+    let (id, serial) = check_notify(&first);
+    assert_eq!(serial, 100);
+    let started = std::time::Instant::now();
+    let (again, from) = receive(&target);
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "sent again after a wait"
+    );
+    assert_eq!(
+        check_notify(&again),
+        (id, 100),
+        "the same NOTIFY, sent again"
+    );
+    let mut answer = again[..12].to_vec();
+    answer[2] |= 0x80; // QR: the response
+    answer[4..12].copy_from_slice(&[0; 8]);
+    target.send_to(&answer, from).unwrap();
+    lab.server
+        .wait_for("the acknowledgement", Duration::from_secs(10), || {
+            !lab.server.logged("NOTIFY acknowledged").is_empty()
+        });
+    // A new version: a new NOTIFY, with its serial.
+    lab.nsupdate("update add 5.5.5.e164.arpa. 300 TXT \"new\"");
+    let (next, from) = receive(&target);
+    let (_, serial) = check_notify(&next);
+    assert_eq!(serial, 101);
+    let mut answer = next[..12].to_vec();
+    answer[2] |= 0x80;
+    answer[4..12].copy_from_slice(&[0; 8]);
+    target.send_to(&answer, from).unwrap();
+    lab.server.wait_for(
+        "the second acknowledgement",
+        Duration::from_secs(10),
+        || lab.server.logged("NOTIFY acknowledged").len() == 2,
+    );
+}
+
+#[test]
+fn a_signed_query_gets_a_signed_answer_and_a_bad_signature_notauth() {
+    // Secondaries sign their SOA checks with the transfer key (BIND refuses an unsigned answer).
+    let lab = Lab::new("signed-query", "\"key:xfr\"", 10);
+    let out = lab.python(
+        "for keyring in [KEY, BAD]:\n\
+         \x20   q = dns.message.make_query('e164.arpa.', 'SOA')\n\
+         \x20   q.use_tsig(keyring, keyname='xfr.')\n\
+         \x20   for send in [dns.query.udp, dns.query.tcp]:\n\
+         \x20       try:\n\
+         \x20           r = send(q, '127.0.0.1', port=PORT, timeout=5)\n\
+         \x20           print(dns.rcode.to_text(r.rcode()), r.had_tsig, r.answer[0][0].serial)\n\
+         \x20       except Exception as e:\n\
+         \x20           print(type(e).__name__)\n",
+    );
+    assert_eq!(out[..2], ["NOERROR True 100", "NOERROR True 100"], "{out:?}");
+    assert_eq!(out[2..], ["PeerBadSignature", "PeerBadSignature"], "{out:?}");
 }

@@ -46,7 +46,7 @@ pub struct Transfers {
 struct ZoneAccess {
     apex: Vec<u8>,
     allow: AccessList,
-    /// The journal, for zones that keep one (those that accept UPDATE): IXFR's history.
+    /// The journal, for zones that keep one: IXFR's history.
     journal: Option<PathBuf>,
 }
 
@@ -58,7 +58,8 @@ impl Transfers {
             .map(|z| ZoneAccess {
                 apex: z.apex_wire(),
                 allow: z.transfer_policy.clone(),
-                journal: (z.update_policy != AccessList::default())
+                journal: z
+                    .keeps_journal()
                     .then(|| journal::Journal::path_for(&config.state_dir, &z.apex)),
             })
             .collect();
