@@ -86,6 +86,7 @@ pub struct KeyConfig {
     pub algorithm: String,
     #[serde(default)]
     pub secret: Option<String>,
+    /// Relative to the config file's directory.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
 }
@@ -393,6 +394,11 @@ impl Config {
         if config.state_dir.is_relative() {
             config.state_dir = normalize(&dir.join(&config.state_dir));
         }
+        for key in &mut config.keys {
+            if let Some(f) = key.secret_file.as_mut().filter(|f| f.is_relative()) {
+                *f = normalize(&dir.join(&*f));
+            }
+        }
         let keys = config.keys()?;
         for zone in &mut config.zones {
             zone.update_policy = parse_policy(&zone.allow_update, &keys)
@@ -606,6 +612,27 @@ mod tests {
         }
         let e = Config::parse("cookie_secret = [\"00\"]", Path::new(".")).unwrap_err();
         assert!(e.contains("expected 32 hex digits"), "{e}");
+    }
+
+    #[test]
+    fn a_key_file_is_found_beside_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("enumd-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        std::fs::write(
+            dir.join("keys/xfr.key"),
+            "key \"xfr\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n};\n",
+        )
+        .unwrap();
+        let text = "[[key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"keys/xfr.key\"\n\
+                    [[zone]]\napex = \"e164.arpa.\"\nfile = \"x\"\nallow_transfer = [\"key:xfr\"]\n";
+        let c = Config::parse(text, &dir).unwrap();
+        let keys = c.keys();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(keys.unwrap()[0].secret, b"secret");
+        assert_eq!(
+            c.zones[0].transfer_policy.keys,
+            vec![b"\x03xfr\x00".to_vec()]
+        );
     }
 
     #[test]

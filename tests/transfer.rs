@@ -542,6 +542,14 @@ fn a_signed_query_gets_a_signed_answer_and_a_bad_signature_notauth() {
          \x20       except Exception as e:\n\
          \x20           print(type(e).__name__)\n",
     );
-    assert_eq!(out[..2], ["NOERROR True 100", "NOERROR True 100"], "{out:?}");
-    assert_eq!(out[2..], ["PeerBadSignature", "PeerBadSignature"], "{out:?}");
+    assert_eq!(
+        out[..2],
+        ["NOERROR True 100", "NOERROR True 100"],
+        "{out:?}"
+    );
+    assert_eq!(
+        out[2..],
+        ["PeerBadSignature", "PeerBadSignature"],
+        "{out:?}"
+    );
 }
