@@ -542,9 +542,11 @@ impl Zone {
     /// collected first, so a walk of ten million numbers costs a few buffers, not a copy.
     pub fn for_each_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8])) {
         let mut expanded = Vec::new();
+        let mut aus_buf = [0; 128];
         self.for_each_name(|owner, node| {
-            let mut aus = [0; 128];
-            let number = template::owner_aus(owner, &mut aus);
+            // Where the owner's number starts in `aus_buf`, worked out at its first templated
+            // record (most names hold one; other names none).
+            let mut number: Option<Option<usize>> = None;
             // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
             for soa_pass in [true, false] {
                 for r in self.rrsets_at(node) {
@@ -553,8 +555,16 @@ impl Zone {
                         continue;
                     }
                     for (rdata, templated) in self.rdata_entries(r) {
-                        match number.filter(|_| templated) {
-                            Some(aus) => {
+                        let start = if templated {
+                            *number.get_or_insert_with(|| {
+                                template::owner_aus(owner, &mut aus_buf).map(|a| 128 - a.len())
+                            })
+                        } else {
+                            None
+                        };
+                        match start {
+                            Some(start) => {
+                                let aus = &aus_buf[start..];
                                 expanded.clear();
                                 template::expand(rdata, aus, &mut expanded);
                                 f(owner, set.rtype, set.ttl, &expanded);
@@ -570,46 +580,39 @@ impl Zone {
     /// Calls `f` with each name that holds data (wire form) and its place: the apex first,
     /// then the trie depth first in key order, then the side table sorted.
     pub fn for_each_name(&self, mut f: impl FnMut(&[u8], NodeRef<'_>)) {
-        /// `labels`: the digits from the apex down to node `i`.
+        /// `name[at..]` is node `i`'s wire name: its digit labels are written right to left in
+        /// front of the apex, two octets each, so a step down costs two stores, not a rebuild.
         fn walk(
             chunk: &Chunk,
             i: u32,
-            labels: &mut Vec<u8>,
-            apex: &[u8],
-            owner: &mut Vec<u8>,
+            name: &mut [u8; 2 * MAX_TRIE_DEPTH + 255],
+            at: usize,
             f: &mut dyn FnMut(&[u8], NodeRef<'_>),
         ) {
             let n = chunk.nodes[i as usize];
             if n.bits & LINK_BIT != 0 {
-                return walk(&chunk.links[n.data as usize], 0, labels, apex, owner, f);
+                return walk(&chunk.links[n.data as usize], 0, name, at, f);
             }
             if n.data != NONE {
-                owner.clear();
-                for &c in labels.iter().rev() {
-                    owner.extend_from_slice(&[1, c]);
-                }
-                owner.extend_from_slice(apex);
-                f(owner, NodeRef::Trie(chunk, i));
+                f(&name[at..], NodeRef::Trie(chunk, i));
             }
+            let mut children = n.bits & CHILD_MASK;
             let mut k = 0;
-            for nib in 0..11u8 {
-                if n.bits & CHILD_MASK & (1 << nib) != 0 {
-                    labels.push(if nib == 10 { b'*' } else { b'0' + nib });
-                    walk(chunk, n.children + k, labels, apex, owner, f);
-                    labels.pop();
-                    k += 1;
-                }
+            while children != 0 {
+                // Below 11: the mask keeps eleven bits.
+                #[allow(clippy::cast_possible_truncation)]
+                let nib = children.trailing_zeros() as u8;
+                children &= children - 1;
+                name[at - 2] = 1;
+                name[at - 1] = if nib == 10 { b'*' } else { b'0' + nib };
+                walk(chunk, n.children + k, name, at - 2, f);
+                k += 1;
             }
         }
-        let mut owner = Vec::with_capacity(255);
-        walk(
-            &self.root,
-            0,
-            &mut Vec::new(),
-            &self.apex,
-            &mut owner,
-            &mut f,
-        );
+        let mut name = [0u8; 2 * MAX_TRIE_DEPTH + 255];
+        let at = name.len() - self.apex.len();
+        name[at..].copy_from_slice(&self.apex);
+        walk(&self.root, 0, &mut name, at, &mut f);
         let mut side: Vec<(&[u8], u32)> = self
             .side
             .names
