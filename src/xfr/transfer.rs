@@ -515,66 +515,93 @@ impl Out<'_> {
 
 /// Name compression against the previous owner of the message: records stream in name order,
 /// so neighbours share all but their first labels. For each label of the last name written,
-/// the offset its suffix can be pointed at (None past 16,383).
-#[derive(Default)]
+/// the offset its suffix can be pointed at ([`FAR`] past 16,383). Fixed arrays: this runs once
+/// a record, and a name has at most 127 labels.
 struct Compression {
-    last: Vec<u8>,
-    offsets: Vec<Option<u16>>,
+    last: [u8; 255],
+    /// Where each label of `last` starts, and how many it has.
+    last_starts: [u8; 128],
+    last_labels: usize,
+    offsets: [u16; 128],
+}
+
+/// An offset no pointer reaches.
+const FAR: u16 = u16::MAX;
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self {
+            last: [0; 255],
+            last_starts: [0; 128],
+            last_labels: 0,
+            offsets: [FAR; 128],
+        }
+    }
 }
 
 impl Compression {
     /// Writes `owner` (lower-cased wire form) at the end of `message`.
     fn write(&mut self, message: &mut Vec<u8>, owner: &[u8]) {
-        let starts = label_starts(owner);
-        let last_starts = label_starts(&self.last);
-        let (n, m) = (starts.len(), last_starts.len());
-        // Labels shared at the end: the suffix from label n - common on.
+        let mut starts = [0u8; 128];
+        let n = label_starts(owner, &mut starts);
+        let (last, m) = (&self.last, self.last_labels);
+        // Labels shared at the end: the suffix from label n - common on. Compared by hand:
+        // mostly one digit each, where a call to memcmp costs more than the comparison.
         let mut common = 0;
         while common < n.min(m) {
             let a = label(owner, starts[n - 1 - common]);
-            let b = label(&self.last, last_starts[m - 1 - common]);
-            if a != b {
+            let b = label(last, self.last_starts[m - 1 - common]);
+            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x != y) {
                 break;
             }
             common += 1;
         }
         // The longest shared suffix that can be pointed at.
-        let target = (n - common..n).find_map(|j| self.offsets[j + m - n].map(|o| (j, o)));
+        let target = (n - common..n)
+            .map(|j| (j, self.offsets[j + m - n]))
+            .find(|&(_, o)| o != FAR);
         let literal = target.map_or(n, |(j, _)| j);
-        let mut offsets = Vec::with_capacity(n);
-        for &s in &starts[..literal] {
-            offsets.push(u16::try_from(message.len()).ok().filter(|&o| o < 0x4000));
+        let mut offsets = [FAR; 128];
+        for (i, &s) in starts[..literal].iter().enumerate() {
+            offsets[i] = u16::try_from(message.len())
+                .ok()
+                .filter(|&o| o < 0x4000)
+                .unwrap_or(FAR);
             message.extend_from_slice(label(owner, s));
         }
         match target {
             Some((j, o)) => {
                 message.extend_from_slice(&(0xc000 | o).to_be_bytes());
-                offsets.extend_from_slice(&self.offsets[j + m - n..]);
+                offsets[j..n].copy_from_slice(&self.offsets[j + m - n..m]);
             }
             None => message.push(0),
         }
-        self.last.clear();
-        self.last.extend_from_slice(owner);
+        self.last[..owner.len()].copy_from_slice(owner);
+        self.last_starts = starts;
+        self.last_labels = n;
         self.offsets = offsets;
     }
 }
 
-/// Where each label of a wire name starts (the root label not counted).
-fn label_starts(name: &[u8]) -> Vec<usize> {
-    let mut out = Vec::with_capacity(16);
+/// Where each label of a wire name starts (the root label not counted), into `out`; how many.
+fn label_starts(name: &[u8], out: &mut [u8; 128]) -> usize {
+    let mut n = 0;
     let mut at = 0;
     while let Some(&len) = name.get(at) {
-        if len == 0 {
+        if len == 0 || n == out.len() {
             break;
         }
-        out.push(at);
+        // A wire name is at most 255 octets, so every label starts below 255.
+        out[n] = u8::try_from(at).unwrap_or(u8::MAX);
+        n += 1;
         at += 1 + usize::from(len);
     }
-    out
+    n
 }
 
 /// The label at `start`, its length octet included.
-fn label(name: &[u8], start: usize) -> &[u8] {
+fn label(name: &[u8], start: u8) -> &[u8] {
+    let start = usize::from(start);
     &name[start..start + 1 + usize::from(name[start])]
 }
 
