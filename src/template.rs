@@ -91,12 +91,10 @@ pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
     out.reserve(template.len() + 3 * aus.len());
     out.extend_from_slice(&template[..4]);
     for f in fields {
-        let markers = memchr::memchr_iter(0, f).count();
-        // A template is only ever expanded at a number whose own RDATA made it, so this is
-        // that RDATA's string length: at most 255.
-        let len = f.len() - markers + markers * aus.len();
-        debug_assert!(len <= 255);
-        out.push(u8::try_from(len).unwrap_or(u8::MAX));
+        // The length goes first and is known last: a template is only ever expanded at a
+        // number whose own RDATA made it, so it is that RDATA's string length, at most 255.
+        let at = out.len();
+        out.push(0);
         // Whole runs between markers: this runs for every templated record answered or sent.
         for (i, part) in f.split(|&b| b == 0).enumerate() {
             if i > 0 {
@@ -104,6 +102,9 @@ pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
             }
             out.extend_from_slice(part);
         }
+        let len = out.len() - at - 1;
+        debug_assert!(len <= 255);
+        out[at] = u8::try_from(len).unwrap_or(u8::MAX);
     }
     out.extend_from_slice(&template[rest..]);
 }
