@@ -9,23 +9,22 @@
 //! Only character-strings without NUL bytes of their own are templated, so the marker is
 //! unambiguous.
 
-use crate::name;
-
 /// The AUS of a whole-number owner (`3.2.1.4.4.e164.arpa.` → `+44123`) into `buf`: every label
 /// from the owner up to the first non-digit label is one digit.
 pub fn owner_aus<'b>(owner: &[u8], buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
+    // Byte by byte rather than label by label: a transfer asks this of every number.
     let mut digits = 0;
-    for label in name::labels(owner) {
-        match label {
-            [d @ b'0'..=b'9'] if digits < buf.len() - 1 => {
-                digits += 1;
-                buf[buf.len() - digits] = *d;
-            }
-            [b'0'..=b'9'] => return None,
-            _ => break,
+    let mut at = 0;
+    while owner.get(at) == Some(&1) && owner.get(at + 1).is_some_and(u8::is_ascii_digit) {
+        if digits == buf.len() - 1 {
+            return None;
         }
+        digits += 1;
+        buf[buf.len() - digits] = owner[at + 1];
+        at += 2;
     }
-    if digits == 0 || digits == name::label_count(owner) {
+    // A name of digits alone (up to the root) has no number; nor has one that starts otherwise.
+    if digits == 0 || owner.get(at).is_none_or(|&len| len == 0) {
         return None;
     }
     let start = buf.len() - digits - 1;
@@ -116,6 +115,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name;
 
     fn naptr(flags: &str, services: &str, regexp: &str) -> Vec<u8> {
         let mut r = vec![0, 10, 0, 100];

@@ -17,6 +17,7 @@ use crate::config::{AccessList, Config, Key};
 use crate::lookup::Snapshot;
 use crate::name;
 use crate::rdata::rtype;
+use crate::template;
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Signer, Verdict};
 use crate::xfr::update::{rcode, serial_gt};
@@ -251,6 +252,7 @@ pub fn plan(
             rtype::SOA,
             ttl,
             &soa,
+            None,
         );
         out[6..8].copy_from_slice(&1u16.to_be_bytes());
         head.finish(&mut out);
@@ -372,7 +374,8 @@ impl Head {
     }
 }
 
-/// Appends one record of class IN, its owner compressed.
+/// Appends one record of class IN, its owner compressed; `rdata` a number template expanded
+/// in place when `number` is given.
 fn push_rr(
     message: &mut Vec<u8>,
     c: &mut Compression,
@@ -380,14 +383,22 @@ fn push_rr(
     t: u16,
     ttl: u32,
     rdata: &[u8],
+    number: Option<&[u8]>,
 ) {
     c.write(message, owner);
-    message.extend_from_slice(&t.to_be_bytes());
-    message.extend_from_slice(&CLASS_IN.to_be_bytes());
-    message.extend_from_slice(&ttl.to_be_bytes());
-    let len = u16::try_from(rdata.len()).unwrap_or(u16::MAX); // RDATA is at most 65,535 octets
-    message.extend_from_slice(&len.to_be_bytes());
-    message.extend_from_slice(rdata);
+    let mut fixed = [0u8; 10];
+    fixed[..2].copy_from_slice(&t.to_be_bytes());
+    fixed[2..4].copy_from_slice(&CLASS_IN.to_be_bytes());
+    fixed[4..8].copy_from_slice(&ttl.to_be_bytes());
+    let at = message.len() + 8;
+    message.extend_from_slice(&fixed);
+    match number {
+        Some(aus) => template::expand(rdata, aus, message),
+        None => message.extend_from_slice(rdata),
+    }
+    // RDATA is at most 65,535 octets (a template expands to what its number's RDATA was).
+    let len = u16::try_from(message.len() - at - 2).unwrap_or(u16::MAX);
+    message[at..at + 2].copy_from_slice(&len.to_be_bytes());
 }
 
 impl Stream {
@@ -419,9 +430,9 @@ impl Stream {
         let (soa_ttl, soa) = zone_soa(zone);
         out.push(&zone.apex, rtype::SOA, soa_ttl, &soa);
         match &self.diffs {
-            None => zone.for_each_record(|owner, t, ttl, rdata| {
+            None => zone.for_each_stored_record(|owner, t, ttl, rdata, number| {
                 if t != rtype::SOA || owner != zone.apex.as_slice() {
-                    out.push(owner, t, ttl, rdata);
+                    out.push_stored(owner, t, ttl, rdata, number);
                 }
             }),
             Some(diffs) => {
@@ -459,6 +470,11 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn push(&mut self, owner: &[u8], t: u16, ttl: u32, rdata: &[u8]) {
+        self.push_stored(owner, t, ttl, rdata, None);
+    }
+
+    /// Adds a record, its RDATA a number template to expand with `number` if one is given.
+    fn push_stored(&mut self, owner: &[u8], t: u16, ttl: u32, rdata: &[u8], number: Option<&[u8]>) {
         if self.gone {
             return;
         }
@@ -474,7 +490,7 @@ impl Out<'_> {
             } else {
                 MESSAGE_TARGET
             };
-            push_rr(message, compression, owner, t, ttl, rdata);
+            push_rr(message, compression, owner, t, ttl, rdata, number);
             if message.len() <= limit {
                 message[6..8].copy_from_slice(&(records + 1).to_be_bytes());
                 self.records += 1;
@@ -519,6 +535,7 @@ impl Out<'_> {
 /// a record, and a name has at most 127 labels.
 struct Compression {
     last: [u8; 255],
+    last_len: usize,
     /// Where each label of `last` starts, and how many it has.
     last_starts: [u8; 128],
     last_labels: usize,
@@ -532,6 +549,7 @@ impl Default for Compression {
     fn default() -> Self {
         Self {
             last: [0; 255],
+            last_len: 0,
             last_starts: [0; 128],
             last_labels: 0,
             offsets: [FAR; 128],
@@ -542,6 +560,11 @@ impl Default for Compression {
 impl Compression {
     /// Writes `owner` (lower-cased wire form) at the end of `message`.
     fn write(&mut self, message: &mut Vec<u8>, owner: &[u8]) {
+        // The same owner again (a name's second record): a pointer to where it was written.
+        if owner == &self.last[..self.last_len] && self.offsets[0] != FAR {
+            message.extend_from_slice(&(0xc000 | self.offsets[0]).to_be_bytes());
+            return;
+        }
         let mut starts = [0u8; 128];
         let n = label_starts(owner, &mut starts);
         let (last, m) = (&self.last, self.last_labels);
@@ -562,13 +585,19 @@ impl Compression {
             .find(|&(_, o)| o != FAR);
         let literal = target.map_or(n, |(j, _)| j);
         let mut offsets = [FAR; 128];
+        let base = message.len();
         for (i, &s) in starts[..literal].iter().enumerate() {
-            offsets[i] = u16::try_from(message.len())
+            offsets[i] = u16::try_from(base + usize::from(s))
                 .ok()
                 .filter(|&o| o < 0x4000)
                 .unwrap_or(FAR);
-            message.extend_from_slice(label(owner, s));
         }
+        // The labels written out are the front of the name, in one piece.
+        let front = starts
+            .get(literal)
+            .filter(|_| literal < n)
+            .map_or(owner.len() - 1, |&s| usize::from(s));
+        message.extend_from_slice(&owner[..front]);
         match target {
             Some((j, o)) => {
                 message.extend_from_slice(&(0xc000 | o).to_be_bytes());
@@ -577,6 +606,7 @@ impl Compression {
             None => message.push(0),
         }
         self.last[..owner.len()].copy_from_slice(owner);
+        self.last_len = owner.len();
         self.last_starts = starts;
         self.last_labels = n;
         self.offsets = offsets;

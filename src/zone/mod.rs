@@ -542,6 +542,20 @@ impl Zone {
     /// collected first, so a walk of ten million numbers costs a few buffers, not a copy.
     pub fn for_each_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8])) {
         let mut expanded = Vec::new();
+        self.for_each_stored_record(|owner, rtype, ttl, rdata, number| match number {
+            Some(aus) => {
+                expanded.clear();
+                template::expand(rdata, aus, &mut expanded);
+                f(owner, rtype, ttl, &expanded);
+            }
+            None => f(owner, rtype, ttl, rdata),
+        });
+    }
+
+    /// [`Self::for_each_record`] with RDATA as stored: a number template comes with the number
+    /// to expand it with ([`template::expand`]), for a caller that writes it straight into a
+    /// message rather than copy it twice.
+    pub fn for_each_stored_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8], Option<&[u8]>)) {
         let mut aus_buf = [0; 128];
         self.for_each_name(|owner, node| {
             // Where the owner's number starts in `aus_buf`, worked out at its first templated
@@ -562,15 +576,8 @@ impl Zone {
                         } else {
                             None
                         };
-                        match start {
-                            Some(start) => {
-                                let aus = &aus_buf[start..];
-                                expanded.clear();
-                                template::expand(rdata, aus, &mut expanded);
-                                f(owner, set.rtype, set.ttl, &expanded);
-                            }
-                            None => f(owner, set.rtype, set.ttl, rdata),
-                        }
+                        let aus = start.map(|s| &aus_buf[s..]);
+                        f(owner, set.rtype, set.ttl, rdata, aus);
                     }
                 }
             }
