@@ -445,12 +445,7 @@ impl Owner {
                     Some(s) => Tsig::SignError(s, error),
                     None => Tsig::Unsigned(key_name, algorithm, error),
                 };
-                let what = match error {
-                    tsig::BADKEY => "unknown key or algorithm",
-                    tsig::BADTIME => "time outside the fudge",
-                    tsig::BADTRUNC => "truncated MAC",
-                    _ => "MAC does not verify",
-                };
+                let what = tsig::error_text(error);
                 warn!(peer = %req.peer, "UPDATE refused: TSIG {what}");
                 return a.fail(rcode::NOTAUTH, format!("TSIG: {what}"));
             }

@@ -169,12 +169,7 @@ pub fn plan(
                 }
                 None => tsig::append_unsigned(&mut out, &key_name, &algorithm, error, now),
             }
-            let what = match error {
-                tsig::BADKEY => "unknown key",
-                tsig::BADTIME => "time outside the fudge",
-                tsig::BADTRUNC => "truncated MAC",
-                _ => "MAC does not verify",
-            };
+            let what = tsig::error_text(error);
             return Plan::Refuse(out, format!("TSIG: {what}"));
         }
     };

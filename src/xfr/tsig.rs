@@ -193,6 +193,16 @@ fn name_at(data: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
     (at - start <= 255).then(|| (data[start..at].to_vec(), at))
 }
 
+/// What a TSIG error means, for logs and EDE text.
+pub fn error_text(error: u16) -> &'static str {
+    match error {
+        BADKEY => "unknown key or algorithm",
+        BADTIME => "time outside the fudge",
+        BADTRUNC => "truncated MAC",
+        _ => "MAC does not verify",
+    }
+}
+
 /// What verifying a request found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
