@@ -170,7 +170,9 @@ pub enum LogFormat {
 pub struct ZoneConfig {
     /// The zone's apex as written (`e164.arpa.`).
     pub apex: String,
-    /// The master file; relative paths are taken from the config file's directory.
+    /// The master file; relative paths are taken from the config file's directory. A
+    /// secondary zone (`primaries`) may leave it out: its copy is kept in `state_dir`.
+    #[serde(default)]
     pub file: PathBuf,
     /// Treat validation warnings as errors: the zone does not load while any remain.
     #[serde(default)]
@@ -193,6 +195,14 @@ pub struct ZoneConfig {
     /// The key NOTIFY messages are signed with (a `[[key]]` name); unsigned when absent.
     #[serde(default)]
     pub notify_key: Option<String>,
+    /// Where a secondary zone is transferred from, `IP[:port]`, tried in order: the zone is
+    /// then a copy of theirs (no UPDATE, no reload from a file of its own).
+    #[serde(default)]
+    pub primaries: Vec<String>,
+    /// The key transfers and SOA queries to the primaries are signed with, and NOTIFY from
+    /// them may be signed with (a `[[key]]` name).
+    #[serde(default)]
+    pub primary_key: Option<String>,
     /// The journal's size bound; the oldest flushed history goes first.
     #[serde(default = "default_journal_max_bytes")]
     pub journal_max_bytes: u64,
@@ -209,13 +219,23 @@ pub struct ZoneConfig {
     /// `notify` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub notify_addrs: Vec<SocketAddr>,
+    /// `primaries` parsed (filled by `Config::parse`).
+    #[serde(skip)]
+    pub primary_addrs: Vec<SocketAddr>,
 }
 
 impl ZoneConfig {
     /// Whether the zone's changes are journaled: it takes updates, or it is transferred (the
     /// journal is IXFR's history, so a reload's difference is journaled too).
     pub fn keeps_journal(&self) -> bool {
-        self.update_policy != AccessList::default() || self.transfer_policy != AccessList::default()
+        self.update_policy != AccessList::default()
+            || self.transfer_policy != AccessList::default()
+            || self.is_secondary()
+    }
+
+    /// Whether the zone is a copy of its primaries' (secondary mode).
+    pub fn is_secondary(&self) -> bool {
+        !self.primary_addrs.is_empty()
     }
 
     /// The apex in lower-cased wire form.
@@ -387,12 +407,39 @@ impl Config {
                 return Err(format!("zone {} is configured twice", zone.apex));
             }
             seen.push(apex);
-            if zone.file.is_relative() {
-                zone.file = normalize(&dir.join(&zone.file));
-            }
         }
         if config.state_dir.is_relative() {
             config.state_dir = normalize(&dir.join(&config.state_dir));
+        }
+        for zone in &mut config.zones {
+            zone.primary_addrs = zone
+                .primaries
+                .iter()
+                .map(|t| parse_target(t))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("zone {}: primaries: {e}", zone.apex))?;
+            if zone.file.as_os_str().is_empty() {
+                if !zone.is_secondary() {
+                    return Err(format!(
+                        "zone {}: give the zone's file, or primaries to copy it from",
+                        zone.apex
+                    ));
+                }
+                // The received copy: beside the journal, named as it is.
+                zone.file = crate::zone::journal::Journal::path_for(&config.state_dir, &zone.apex)
+                    .with_extension("zone");
+            } else if zone.file.is_relative() {
+                zone.file = normalize(&dir.join(&zone.file));
+            }
+            if zone.is_secondary() && !zone.allow_update.is_empty() {
+                return Err(format!(
+                    "zone {}: a secondary zone takes its changes from its primaries; allow_update is not supported for it (send the UPDATE to the primary)",
+                    zone.apex
+                ));
+            }
+            if zone.primary_key.is_some() && !zone.is_secondary() {
+                return Err(format!("zone {}: primary_key without primaries", zone.apex));
+            }
         }
         for key in &mut config.keys {
             if let Some(f) = key.secret_file.as_mut().filter(|f| f.is_relative()) {
@@ -414,6 +461,10 @@ impl Config {
             if let Some(k) = &zone.notify_key {
                 parse_policy(&[format!("key:{k}")], &keys)
                     .map_err(|e| format!("zone {}: notify_key: {e}", zone.apex))?;
+            }
+            if let Some(k) = &zone.primary_key {
+                parse_policy(&[format!("key:{k}")], &keys)
+                    .map_err(|e| format!("zone {}: primary_key: {e}", zone.apex))?;
             }
         }
         Ok(config)

@@ -47,6 +47,35 @@ pub enum Command {
         zone: usize,
         written: Result<usize, String>,
     },
+    /// The version of zone `zone` held now (expired or not), for its secondary timers.
+    Current {
+        zone: usize,
+        reply: std::sync::mpsc::Sender<Option<Arc<Zone>>>,
+    },
+    /// A transfer into secondary zone `zone`: applied and published as one change, or not at
+    /// all; the reply is the version then serving, or why not.
+    Transferred {
+        zone: usize,
+        incoming: Incoming,
+        reply: std::sync::mpsc::Sender<Result<Arc<Zone>, String>>,
+    },
+    /// Secondary zone `zone` expired (answered SERVFAIL), or is refreshed again.
+    SetExpired {
+        zone: usize,
+        expired: bool,
+    },
+}
+
+/// What a transfer in brought, checked but not applied.
+pub enum Incoming {
+    /// IXFR's change sets, oldest first.
+    Diffs(Vec<Entry>),
+    /// A whole zone, and its difference from the version it was compared with (that
+    /// version's serial), when small enough to journal.
+    Whole {
+        zone: Arc<Zone>,
+        change: Option<(u32, ChangeSet)>,
+    },
 }
 
 /// An UPDATE message and where its answer goes.
@@ -203,6 +232,24 @@ impl Owner {
                 }
                 Command::Flush => self.flush_due(true),
                 Command::Flushed { zone, written } => self.flushed(zone, written),
+                Command::Current { zone, reply } => {
+                    let _ = reply.send(self.zones.zone(zone).cloned());
+                }
+                Command::Transferred {
+                    zone,
+                    incoming,
+                    reply,
+                } => {
+                    let taken = self.take_transfer(zone, incoming);
+                    if taken.is_ok() {
+                        self.publish();
+                    }
+                    let _ = reply.send(taken);
+                }
+                Command::SetExpired { zone, expired } => {
+                    self.zones.set_expired(zone, expired);
+                    self.publish();
+                }
             }
             self.flush_due(false);
         }
@@ -264,7 +311,8 @@ impl Owner {
     fn reload(&mut self, all: bool) -> bool {
         let mut changed = false;
         for i in 0..self.config.zones.len() {
-            if !all && !self.zones.is_stale(i) {
+            if self.config.zones[i].is_secondary() || (!all && !self.zones.is_stale(i)) {
+                // A secondary's file is enumd's own copy of the primary's zone.
                 continue;
             }
             if self.live[i].as_ref().is_some_and(|l| l.flushing.is_some()) {
@@ -356,6 +404,86 @@ impl Owner {
         );
         self.zones.set_zone(i, next);
         true
+    }
+
+    /// A transfer into secondary zone `i`, as one change: IXFR's change sets applied in turn
+    /// on the version serving, or a whole zone (its difference journaled when given, else the
+    /// journal starts again from it and the file is written at once). Journaled before it
+    /// serves; on any failure nothing changes.
+    fn take_transfer(&mut self, i: usize, incoming: Incoming) -> Result<Arc<Zone>, String> {
+        let zc = &self.config.zones[i];
+        let Some(live) = self.live[i].as_mut() else {
+            return Err("the zone's journal is not open".into());
+        };
+        let current = self.zones.zone(i).cloned();
+        let (next, entries) = match incoming {
+            Incoming::Diffs(entries) => {
+                let Some(base) = current else {
+                    return Err("an IXFR, but no copy to apply it to".into());
+                };
+                let mut zone: Option<Zone> = None;
+                for e in &entries {
+                    let on = zone.as_ref().unwrap_or(&base);
+                    if e.from != on.serial {
+                        return Err(format!(
+                            "a change from serial {}, where ours is {}",
+                            e.from, on.serial
+                        ));
+                    }
+                    let next = on
+                        .apply(&e.change)
+                        .map_err(|err| format!("the change to serial {}: {err}", e.to))?;
+                    if next.serial != e.to {
+                        return Err(format!(
+                            "the change to serial {} leaves serial {}",
+                            e.to, next.serial
+                        ));
+                    }
+                    zone = Some(next);
+                }
+                let Some(zone) = zone else {
+                    return Ok(base);
+                };
+                if zc.strict
+                    && let Some(why) = update::refused_chain(&zone, true)
+                {
+                    return Err(why);
+                }
+                (Arc::new(zone), entries)
+            }
+            Incoming::Whole { zone, change } => {
+                let entries = match (change, &current) {
+                    (Some((from, change)), Some(cur)) if cur.serial == from => vec![Entry {
+                        from,
+                        to: zone.serial,
+                        change,
+                    }],
+                    _ => Vec::new(),
+                };
+                (zone, entries)
+            }
+        };
+        if entries.is_empty() {
+            // A whole new copy: the journal starts again from it, and the file is written
+            // now, so that a restart serves it.
+            live.journal.rewrite(&[])?;
+            // A file being written now holds the old copy: this one is written after it.
+            live.unflushed = live.flushing.as_ref().map_or(0, |f| f.changes) + 1;
+            live.dirty_since = Some(Instant::now());
+        } else {
+            live.journal.append(&entries)?;
+            live.unflushed += entries.len();
+            live.dirty_since.get_or_insert_with(Instant::now);
+            if live.journal.len() > zc.journal_max_bytes {
+                compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
+            }
+        }
+        let whole = entries.is_empty();
+        self.zones.set_zone(i, next.clone());
+        if whole {
+            self.flush(i);
+        }
+        Ok(next)
     }
 
     /// Checks and applies a group of updates, journals what they changed with one sync per

@@ -96,6 +96,9 @@ fn log_failure(zc: &ZoneConfig, failure: &LoadFailure, keeping_old: bool) {
 pub struct ZoneSet {
     config: Vec<ZoneConfig>,
     loaded: Vec<Option<Arc<Zone>>>,
+    /// Secondary zones past their SOA expire time: kept (a refresh continues them) but
+    /// answered SERVFAIL.
+    expired: Vec<bool>,
     /// Per zone: the files it was read from, with what they looked like then.
     stamps: Vec<Vec<(PathBuf, Option<Stamp>)>>,
 }
@@ -124,6 +127,7 @@ impl ZoneSet {
         let mut set = Self {
             config: config.zones.clone(),
             loaded: vec![None; config.zones.len()],
+            expired: vec![false; config.zones.len()],
             stamps: vec![Vec::new(); config.zones.len()],
         };
         for i in 0..set.config.len() {
@@ -135,20 +139,26 @@ impl ZoneSet {
     /// The snapshot to publish: every zone that has a loaded version, and the apexes of those
     /// that never loaded.
     pub fn snapshot(&self) -> Snapshot {
+        let serving = |i: &usize| self.loaded[*i].is_some() && !self.expired[*i];
         Snapshot {
-            zones: self.loaded.iter().flatten().cloned().collect(),
-            unavailable: self
-                .config
-                .iter()
-                .zip(&self.loaded)
-                .filter(|(_, loaded)| loaded.is_none())
-                .map(|(zc, _)| zc.apex_wire())
+            zones: (0..self.config.len())
+                .filter(serving)
+                .filter_map(|i| self.loaded[i].clone())
+                .collect(),
+            unavailable: (0..self.config.len())
+                .filter(|i| !serving(i))
+                .map(|i| self.config[i].apex_wire())
                 .collect(),
         }
     }
 
     /// Rebuilds zone `i`; on failure the old version stays. Returns true if it changed.
     pub fn reload_zone(&mut self, i: usize) -> bool {
+        let zc = &self.config[i];
+        if zc.is_secondary() && !zc.file.exists() {
+            info!(zone = %zc.apex, "secondary zone without a stored copy yet: answered SERVFAIL until the first transfer");
+            return false;
+        }
         let loaded = self.read_zone(i, |zc| {
             load_zone(zc).map(|zone| {
                 let files = zone.files.clone();
@@ -225,6 +235,11 @@ impl ZoneSet {
     /// Serves `zone` as zone `i` from now on (the caller publishes).
     pub fn set_zone(&mut self, i: usize, zone: Arc<Zone>) {
         self.loaded[i] = Some(zone);
+    }
+
+    /// Marks secondary zone `i` expired (answered SERVFAIL) or current again.
+    pub fn set_expired(&mut self, i: usize, expired: bool) {
+        self.expired[i] = expired;
     }
 
     /// Takes zone `i` out of service (it failed to open its journal): answered SERVFAIL.

@@ -23,6 +23,7 @@ use crate::cookie::{self, Cookies};
 use crate::lookup::Snapshot;
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Policy, Transport};
+use crate::xfr::secondary::Secondaries;
 use crate::xfr::transfer::{self, Plan, Transfers};
 
 /// Kernel receive buffer per UDP socket: absorbs bursts while a worker is busy.
@@ -50,6 +51,8 @@ pub struct Serving {
     pub owner: Handle,
     /// Who may transfer which zone.
     pub transfers: Arc<Transfers>,
+    /// Secondary zones: NOTIFY in, and the thread that refreshes them.
+    pub secondaries: Arc<Secondaries>,
 }
 
 impl Serving {
@@ -65,6 +68,7 @@ impl Serving {
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
             stop: Arc::new(AtomicBool::new(false)),
+            secondaries: Arc::new(Secondaries::start(config, &owner)),
             owner,
             transfers: Arc::new(Transfers::from_config(config)),
         })
@@ -296,6 +300,19 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     }
                     continue;
                 }
+                if is_notify(&requests[i][..len]) {
+                    let Some(from) = peer.as_ref().and_then(sockaddr) else {
+                        continue;
+                    };
+                    responses[i] =
+                        serving
+                            .secondaries
+                            .notify(&requests[i][..len], from, unix_seconds());
+                    responses.swap(i, ready);
+                    replies[ready] = peer;
+                    ready += 1;
+                    continue;
+                }
                 let Some(client) = peer.as_ref().and_then(ip_of) else {
                     continue;
                 };
@@ -343,6 +360,11 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
             &replies[..ready],
         );
     }
+}
+
+/// A NOTIFY request (opcode 4, QR clear, RFC 1996 §3.1).
+fn is_notify(msg: &[u8]) -> bool {
+    msg.len() >= 12 && msg[2] & 0x80 == 0 && (msg[2] >> 3) & 0x0f == 4
 }
 
 /// An UPDATE request (opcode 5, QR clear, RFC 2136 §2.2): the owner's to answer.
@@ -447,6 +469,11 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
         if transfer::transfer_type(&request).is_some() {
             tcp_transfer(&mut stream, &request, peer, serving).await?;
+            continue;
+        }
+        if is_notify(&request) {
+            let answer = serving.secondaries.notify(&request, peer, unix_seconds());
+            write_framed(&mut stream, &answer).await?;
             continue;
         }
         if is_update(&request) {

@@ -395,6 +395,99 @@ fn append_tsig(response: &mut Vec<u8>, key_name: &[u8], rdata: &TsigRdata) {
     response[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
+/// Most unsigned messages accepted between two signed ones of a response (RFC 8945 §5.3.1;
+/// BIND, Knot and NSD accept the same).
+pub const MAX_UNSIGNED_RUN: usize = 99;
+
+/// Verifies the messages of a response to a request we signed, in order (RFC 8945 §5.3.1):
+/// the first must be signed and covers the request's MAC and every TSIG variable; each later
+/// signed one covers the MAC before it, the unsigned messages since, itself, and the timers;
+/// at most [`MAX_UNSIGNED_RUN`] unsigned in a row, and the last one signed ([`Self::finish`]).
+pub struct ResponseVerifier {
+    key: Key,
+    /// The MAC covering what was verified so far (the request's, before the first message),
+    /// and the running MAC over it and the unsigned messages since.
+    running: Hasher,
+    first: bool,
+    unsigned_run: usize,
+}
+
+impl ResponseVerifier {
+    pub fn new(key: &Key, request_mac: &[u8]) -> Self {
+        Self {
+            key: key.clone(),
+            running: Self::chained(key, request_mac),
+            first: true,
+            unsigned_run: 0,
+        }
+    }
+
+    fn chained(key: &Key, mac: &[u8]) -> Hasher {
+        let mut h = Hasher::new(key.algorithm, &key.secret);
+        h.update(&u16_len(mac.len()).to_be_bytes());
+        h.update(mac);
+        h
+    }
+
+    /// Verifies one message (`raw`, decoded as `msg`) at `now`; the error says why not.
+    pub fn message(&mut self, raw: &[u8], msg: &Message, now: u64) -> Result<(), String> {
+        let Some(t) = &msg.tsig else {
+            if self.first {
+                return Err("the first message of the answer is not signed".into());
+            }
+            self.unsigned_run += 1;
+            if self.unsigned_run > MAX_UNSIGNED_RUN {
+                return Err(format!(
+                    "more than {MAX_UNSIGNED_RUN} unsigned messages in a row"
+                ));
+            }
+            self.running.update(raw);
+            return Ok(());
+        };
+        if name::to_lowercase(&t.key_name) != self.key.name
+            || Algorithm::from_name(&t.rdata.algorithm) != Some(self.key.algorithm)
+        {
+            return Err(format!(
+                "signed with key {} where {} was asked for",
+                name::to_text(&t.key_name),
+                name::to_text(&self.key.name)
+            ));
+        }
+        if t.rdata.error != 0 {
+            return Err(format!(
+                "the primary says TSIG {}",
+                error_text(t.rdata.error)
+            ));
+        }
+        let mut head = raw[..12].to_vec();
+        head[..2].copy_from_slice(&t.rdata.original_id.to_be_bytes());
+        let ar = u16::from_be_bytes([head[10], head[11]]).saturating_sub(1);
+        head[10..12].copy_from_slice(&ar.to_be_bytes());
+        let mut h = std::mem::replace(&mut self.running, Hasher::new(self.key.algorithm, &[]));
+        h.update(&head);
+        h.update(&raw[12..t.offset]);
+        h.update(&variables(&self.key.name, &t.rdata, self.first));
+        if !h.verify(&t.rdata.mac) {
+            return Err("a MAC does not verify (BADSIG)".into());
+        }
+        if now.abs_diff(t.rdata.time_signed) > u64::from(t.rdata.fudge) {
+            return Err("signed at a time outside the fudge (BADTIME)".into());
+        }
+        self.running = Self::chained(&self.key, &t.rdata.mac);
+        self.first = false;
+        self.unsigned_run = 0;
+        Ok(())
+    }
+
+    /// Whether the response may end here: its last message signed.
+    pub fn finish(&self) -> Result<(), String> {
+        if self.first || self.unsigned_run > 0 {
+            return Err("the last message of the answer is not signed".into());
+        }
+        Ok(())
+    }
+}
+
 /// Signs a request (for tests and, later, NOTIFY and transfers in): appends the TSIG RR.
 pub fn sign_request(request: &mut Vec<u8>, key: &Key, now: u64, fudge: u16) -> Vec<u8> {
     let mut rdata = TsigRdata {

@@ -808,6 +808,34 @@ impl ZoneBuilder {
         }
     }
 
+    /// A builder for a secondary's copy (see [`Report`]'s `mirror`).
+    #[must_use]
+    pub fn mirroring(mut self) -> Self {
+        self.report.mirror = true;
+        self
+    }
+
+    /// Builds a zone that did not come from files (a transfer): every check of a load, the
+    /// problems placed by `origin` (its file names the source, its line the record's number).
+    pub fn finish_received(self, origin: &Pos) -> Result<Zone, LoadFailure> {
+        let (zone, report) = self.finish(origin, false);
+        let (warnings, errors) = (report.warnings, report.errors);
+        let (listed, unlisted_warnings) = report.into_sorted(&[], origin);
+        match zone {
+            Some(mut zone) if errors == 0 => {
+                zone.warnings = listed;
+                zone.unlisted_warnings = unlisted_warnings;
+                Ok(zone)
+            }
+            _ => Err(LoadFailure {
+                problems: listed,
+                errors,
+                warnings,
+                files: Vec::new(),
+            }),
+        }
+    }
+
     /// Builds chunks of at most `nodes` nodes (at least 2) instead of [`CHUNK_NODES`]: tests
     /// use tiny ones to make every change cross chunks.
     #[must_use]
@@ -1608,6 +1636,9 @@ fn key_to_name(key: TrieKey, apex: &[u8]) -> Vec<u8> {
 /// cannot flood memory or logs; what is not listed is counted.
 pub struct Report {
     strict: bool,
+    /// A secondary's copy: ENUM findings are reported as warnings, never refused for (unless
+    /// strict), since the copy must be what the primary serves.
+    mirror: bool,
     listed: Vec<ZoneError>,
     errors: usize,
     warnings: usize,
@@ -1620,6 +1651,7 @@ impl Report {
     fn new(strict: bool) -> Self {
         Self {
             strict,
+            mirror: false,
             listed: Vec::new(),
             errors: 0,
             warnings: 0,
@@ -1645,8 +1677,11 @@ impl Report {
     /// Counts a validation finding, writing out its message only if it will be listed: one
     /// systematic mistake can repeat in every record of a large zone.
     fn push_finding(&mut self, pos: Pos, owner: &[u8], rdata: &[u8], f: &Finding) {
-        if self.will_list(f.severity == Severity::Warning) {
-            self.push(finding_at(pos, owner, rdata, f));
+        let warning = f.severity == Severity::Warning || self.mirror;
+        if self.will_list(warning) {
+            let mut e = finding_at(pos, owner, rdata, f);
+            e.warning = warning;
+            self.push(e);
         }
     }
 

@@ -1,0 +1,482 @@
+//! Secondary zones: copies of a primary's, kept current by its NOTIFY and by the SOA timers
+//! (RFC 1034 §4.3.5). Every `refresh` seconds, or at once on NOTIFY from a primary, the
+//! primary's serial is asked for; when it is above ours the difference is taken by IXFR (or
+//! the whole zone by AXFR: at first, and when IXFR is refused, fails or does not apply); after
+//! a failure, again every `retry` seconds; and when nothing succeeded for `expire` seconds the
+//! zone answers SERVFAIL until a primary answers again, as BIND, Knot and NSD do.
+//!
+//! One thread does the talking and reading for every secondary zone; what a transfer brings is
+//! handed whole to the zone owner, which journals, applies and publishes it as one change (or
+//! refuses it, changing nothing). When the last refresh succeeded is kept in `state_dir`, so
+//! that a restarted server expires a copy at the same moment it would have running.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{info, warn};
+
+use crate::config::{Config, Key};
+use crate::name;
+use crate::naptr::RegexCache;
+use crate::owner::{Command, Handle, Incoming};
+use crate::rdata::rtype;
+use crate::validate;
+use crate::xfr::inbound::{self, Ask, Primary, Received};
+use crate::xfr::message::Message;
+use crate::xfr::tsig::{self, Verdict};
+use crate::xfr::update::{rcode, serial_gt};
+use crate::zone::Zone;
+use crate::zone::change::{Rr, difference};
+use crate::zone::journal::Journal;
+
+/// The least wait between two refreshes of a zone, whatever its SOA says: a primary cannot
+/// make its secondaries poll it in a loop (Knot's `refresh-min-interval` is 2 s).
+const MIN_INTERVAL: u32 = 1;
+/// When a whole-zone transfer changed more than this share of the records, its difference is
+/// not journaled: the journal starts again from the new copy (written to disk at once).
+const WHOLE_CHANGE_SHARE: usize = 2;
+
+/// The serving side's end: NOTIFY in, and which zones are secondary.
+pub struct Secondaries {
+    zones: Vec<NotifyPolicy>,
+    keys: Vec<Key>,
+    tx: Option<Sender<usize>>,
+}
+
+/// Who may NOTIFY a zone: its primaries' addresses and key.
+struct NotifyPolicy {
+    apex: Vec<u8>,
+    primaries: Vec<IpAddr>,
+    key: Option<Vec<u8>>,
+}
+
+/// One secondary zone's timers.
+struct State {
+    index: usize,
+    apex: Vec<u8>,
+    apex_text: String,
+    primaries: Vec<Primary>,
+    strict: bool,
+    /// When to ask the primaries next.
+    next: Instant,
+    /// When the copy expires without a successful refresh; None until one exists.
+    expires: Option<Instant>,
+    expired: bool,
+    /// Asked to take the whole zone at the next transfer (the last IXFR did not apply).
+    force_axfr: bool,
+    /// Where the time of the last successful refresh is kept.
+    stamp: PathBuf,
+}
+
+impl Secondaries {
+    /// Starts the refresh thread if any zone is secondary; NOTIFY is judged either way.
+    pub fn start(config: &Config, owner: &Handle) -> Self {
+        let keys = config.keys().unwrap_or_default();
+        let zones = config
+            .zones
+            .iter()
+            .map(|z| NotifyPolicy {
+                apex: z.apex_wire(),
+                primaries: z.primary_addrs.iter().map(SocketAddr::ip).collect(),
+                key: z.primary_key.as_deref().map(key_name),
+            })
+            .collect();
+        let mut states = Vec::new();
+        for (index, z) in config.zones.iter().enumerate() {
+            if !z.is_secondary() {
+                continue;
+            }
+            let key = z.primary_key.as_deref().and_then(|k| {
+                let wire = key_name(k);
+                keys.iter().find(|key| key.name == wire).cloned()
+            });
+            states.push(State {
+                index,
+                apex: z.apex_wire(),
+                apex_text: z.apex.clone(),
+                primaries: z
+                    .primary_addrs
+                    .iter()
+                    .map(|&addr| Primary {
+                        addr,
+                        key: key.clone(),
+                    })
+                    .collect(),
+                strict: z.strict,
+                next: Instant::now(),
+                expires: None,
+                expired: false,
+                force_axfr: false,
+                stamp: Journal::path_for(&config.state_dir, &z.apex).with_extension("refreshed"),
+            });
+        }
+        let mut this = Self {
+            zones,
+            keys,
+            tx: None,
+        };
+        if states.is_empty() {
+            return this;
+        }
+        let (tx, rx) = channel();
+        let owner = owner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("enumd-secondary".into())
+            .spawn(move || run(states, &owner, &rx));
+        match spawned {
+            Ok(_) => this.tx = Some(tx),
+            Err(e) => {
+                warn!("cannot start the secondary thread: {e}; secondary zones are not refreshed")
+            }
+        }
+        this
+    }
+
+    /// Answers a NOTIFY (RFC 1996 §3.7, §4.7): NOERROR from a zone's primaries (by address,
+    /// or signed with its `primary_key`), which starts a refresh; REFUSED from anyone else
+    /// and for zones that are not secondary here; NOTAUTH for zones not served at all.
+    pub fn notify(&self, raw: &[u8], peer: SocketAddr, now: u64) -> Vec<u8> {
+        let Ok(msg) = Message::parse(raw) else {
+            return reply(raw, None, rcode::FORMERR, None, now);
+        };
+        let signer = match tsig::verify(raw, &msg, &self.keys, now) {
+            Verdict::Unsigned => None,
+            Verdict::Signed(s) => Some(s),
+            Verdict::Failed { error, .. } => {
+                warn!(%peer, "NOTIFY refused: TSIG {}", tsig::error_text(error));
+                return reply(raw, msg.question.first(), rcode::NOTAUTH, None, now);
+            }
+        };
+        let Some(q) = msg.question.first() else {
+            return reply(raw, None, rcode::FORMERR, signer.as_ref(), now);
+        };
+        let lower = name::to_lowercase(&q.0);
+        let Some(i) = self.zones.iter().position(|z| z.apex == lower) else {
+            info!(%peer, zone = %name::to_text(&lower), "NOTIFY for a zone not served here: NOTAUTH");
+            return reply(raw, Some(q), rcode::NOTAUTH, signer.as_ref(), now);
+        };
+        let z = &self.zones[i];
+        let by_key = signer
+            .as_ref()
+            .is_some_and(|s| z.key.as_deref() == Some(s.key.name.as_slice()));
+        let by_address = z.primaries.contains(&peer.ip());
+        if z.primaries.is_empty() || !(by_address || by_key) {
+            let why = if z.primaries.is_empty() {
+                "the zone is not a secondary here"
+            } else {
+                "not from a primary of the zone"
+            };
+            warn!(%peer, zone = %name::to_text(&lower), "NOTIFY refused: {why}");
+            return reply(raw, Some(q), rcode::REFUSED, signer.as_ref(), now);
+        }
+        info!(%peer, zone = %name::to_text(&lower), "NOTIFY received: refreshing");
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(i);
+        }
+        reply(raw, Some(q), rcode::NOERROR, signer.as_ref(), now)
+    }
+}
+
+fn key_name(text: &str) -> Vec<u8> {
+    name::to_lowercase(&name::parse(text.as_bytes(), name::ROOT).unwrap_or_default())
+}
+
+/// A NOTIFY answer: the request's ID and opcode, QR and AA, the question echoed.
+fn reply(
+    raw: &[u8],
+    q: Option<&(Vec<u8>, u16, u16)>,
+    code: u8,
+    signer: Option<&tsig::Signer>,
+    now: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(raw.get(..2).unwrap_or(&[0, 0]));
+    out.push(0x80 | (4 << 3) | 0x04);
+    out.push(code);
+    out.extend_from_slice(&u16::from(q.is_some()).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    if let Some((qname, qtype, qclass)) = q {
+        out.extend_from_slice(qname);
+        out.extend_from_slice(&qtype.to_be_bytes());
+        out.extend_from_slice(&qclass.to_be_bytes());
+    }
+    if let Some(s) = signer {
+        tsig::sign_response(&mut out, s, 0, now);
+    }
+    out
+}
+
+fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>) {
+    for s in &mut states {
+        // The stored copy, if there is one, expires as it would have without the restart.
+        if let Some(zone) = current(owner, s.index) {
+            let timers = Timers::of(&zone);
+            let refreshed = std::fs::read_to_string(&s.stamp)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            let age = refreshed.map_or(0, |t| unix_now().saturating_sub(t));
+            let left = u64::from(timers.expire).saturating_sub(age);
+            s.expires = Some(Instant::now() + Duration::from_secs(left));
+        }
+    }
+    loop {
+        let now = Instant::now();
+        for s in &mut states {
+            if !s.expired && s.expires.is_some_and(|e| e <= now) {
+                s.expired = true;
+                warn!(zone = %s.apex_text, "expired: no primary answered for the SOA expire time; the zone is answered SERVFAIL until one does");
+                owner.send(Command::SetExpired {
+                    zone: s.index,
+                    expired: true,
+                });
+            }
+        }
+        if let Some(s) = states.iter_mut().find(|s| s.next <= now) {
+            refresh(s, owner);
+            continue;
+        }
+        let wake = states
+            .iter()
+            .flat_map(|s| [Some(s.next), s.expires.filter(|_| !s.expired)])
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_secs(3600));
+        match rx.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(i) => {
+                if let Some(s) = states.iter_mut().find(|s| s.index == i) {
+                    s.next = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// The SOA's timers, in seconds.
+struct Timers {
+    refresh: u32,
+    retry: u32,
+    expire: u32,
+}
+
+impl Timers {
+    fn of(zone: &Zone) -> Self {
+        let rdata = zone.rdatas(zone.soa()).next().unwrap_or_default();
+        let fixed = rdata.len().saturating_sub(20);
+        let word = |at: usize| {
+            u32::from_be_bytes(
+                rdata
+                    .get(fixed + at..fixed + at + 4)
+                    .and_then(|w| w.try_into().ok())
+                    .unwrap_or([0; 4]),
+            )
+        };
+        Self {
+            refresh: word(4).max(MIN_INTERVAL),
+            retry: word(8).max(MIN_INTERVAL),
+            expire: word(12).max(MIN_INTERVAL),
+        }
+    }
+}
+
+/// The version the owner serves of zone `i` (expired or not).
+fn current(owner: &Handle, i: usize) -> Option<Arc<Zone>> {
+    let (tx, rx) = channel();
+    if !owner.send(Command::Current { zone: i, reply: tx }) {
+        return None;
+    }
+    rx.recv().ok().flatten()
+}
+
+/// Asks the primaries in turn; sets the zone's next refresh from what came of it.
+fn refresh(s: &mut State, owner: &Handle) {
+    let started = Instant::now();
+    let ours = current(owner, s.index);
+    for p in s.primaries.clone() {
+        match refresh_from(s, &p, ours.as_ref(), owner) {
+            Ok(version) => {
+                let timers = Timers::of(&version);
+                let now = Instant::now();
+                s.next = now + Duration::from_secs(u64::from(timers.refresh));
+                s.expires = Some(now + Duration::from_secs(u64::from(timers.expire)));
+                let _ = std::fs::write(&s.stamp, format!("{}\n", unix_now()));
+                if s.expired {
+                    s.expired = false;
+                    info!(zone = %s.apex_text, serial = version.serial, "a primary answered: served again");
+                    owner.send(Command::SetExpired {
+                        zone: s.index,
+                        expired: false,
+                    });
+                }
+                return;
+            }
+            Err(e) => warn!(zone = %s.apex_text, primary = %p.addr, "refresh failed: {e}"),
+        }
+    }
+    let retry = ours.as_deref().map_or(10, |z| Timers::of(z).retry);
+    s.next = Instant::now() + Duration::from_secs(u64::from(retry));
+    info!(
+        zone = %s.apex_text,
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "no primary could be refreshed from; trying again in {retry} s"
+    );
+}
+
+/// One primary: its serial, then IXFR or AXFR as needed. The version serving afterwards.
+fn refresh_from(
+    s: &mut State,
+    p: &Primary,
+    ours: Option<&Arc<Zone>>,
+    owner: &Handle,
+) -> Result<Arc<Zone>, String> {
+    let theirs = inbound::query_serial(p, &s.apex)?;
+    if let Some(z) = ours
+        && !serial_gt(theirs, z.serial)
+    {
+        if theirs != z.serial {
+            warn!(zone = %s.apex_text, primary = %p.addr, "the primary's serial {theirs} is below ours, {} (RFC 1982): keeping ours", z.serial);
+        }
+        return Ok(z.clone());
+    }
+    let ask = match ours {
+        Some(z) if !s.force_axfr => Ask::Ixfr {
+            serial: z.serial,
+            soa: soa_rr(z),
+        },
+        _ => Ask::Axfr,
+    };
+    let first = take(s, p, &ask, ours, owner);
+    match first {
+        Ok(v) => {
+            s.force_axfr = false;
+            Ok(v)
+        }
+        Err((why, true)) if matches!(ask, Ask::Ixfr { .. }) => {
+            warn!(zone = %s.apex_text, primary = %p.addr, "IXFR failed ({why}); trying AXFR");
+            let v = take(s, p, &Ask::Axfr, ours, owner).map_err(|(why, _)| why)?;
+            s.force_axfr = false;
+            Ok(v)
+        }
+        Err((why, _)) => Err(why),
+    }
+}
+
+/// One transfer and its hand-over to the owner; on failure, whether AXFR is worth a try.
+fn take(
+    s: &State,
+    p: &Primary,
+    ask: &Ask,
+    ours: Option<&Arc<Zone>>,
+    owner: &Handle,
+) -> Result<Arc<Zone>, (String, bool)> {
+    let started = Instant::now();
+    let (received, messages, records) =
+        inbound::transfer(p, &s.apex, ask, ours.map(|z| z.serial), s.strict)
+            .map_err(|f| (f.reason, f.try_axfr))?;
+    let kind = match (&received, ask) {
+        (Received::Diffs(_), _) => "IXFR",
+        (Received::Whole(_), Ask::Ixfr { .. }) => "IXFR as AXFR",
+        (Received::Whole(_), Ask::Axfr) => "AXFR",
+        (Received::Current(_), _) => "none",
+    };
+    let (incoming, findings) = match received {
+        Received::Current(_) => {
+            return ours.cloned().ok_or_else(|| {
+                (
+                    "the primary has nothing newer, and we have no copy".into(),
+                    false,
+                )
+            });
+        }
+        Received::Diffs(entries) => {
+            let findings = check_added(s, &entries);
+            if s.strict && findings > 0 {
+                return Err((
+                    format!(
+                        "{findings} ENUM finding(s) in the records added, and the zone is strict: not taken"
+                    ),
+                    false,
+                ));
+            }
+            (Incoming::Diffs(entries), findings)
+        }
+        Received::Whole(zone) => {
+            for w in zone.warnings.iter().take(10) {
+                warn!(zone = %s.apex_text, "{w}");
+            }
+            let findings = zone.warnings.len() + zone.unlisted_warnings;
+            let zone: Arc<Zone> = Arc::from(zone);
+            let change = ours.and_then(|cur| {
+                let change = difference(cur, &zone);
+                let records = zone.stats.records.max(1);
+                let size = change.removed.len() + change.added.len();
+                (size <= records / WHOLE_CHANGE_SHARE).then_some((cur.serial, change))
+            });
+            (Incoming::Whole { zone, change }, findings)
+        }
+    };
+    let (tx, rx) = channel();
+    if !owner.send(Command::Transferred {
+        zone: s.index,
+        incoming,
+        reply: tx,
+    }) {
+        return Err(("the zone owner has stopped".into(), false));
+    }
+    let applied = rx
+        .recv()
+        .map_err(|_| ("the zone owner has stopped".to_string(), false))?;
+    // A change set that does not apply to our copy: the whole zone is taken instead.
+    let version = applied.map_err(|why| (format!("not applied: {why}"), true))?;
+    info!(
+        zone = %s.apex_text,
+        primary = %p.addr,
+        kind,
+        serial = version.serial,
+        messages,
+        records,
+        findings,
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "transfer in"
+    );
+    Ok(version)
+}
+
+/// ENUM validation of the NAPTRs an IXFR adds: logged (the first few) and counted.
+fn check_added(s: &State, entries: &[crate::zone::journal::Entry]) -> usize {
+    let mut cache = RegexCache::default();
+    let mut count = 0;
+    for rr in entries.iter().flat_map(|e| &e.change.added) {
+        if rr.rtype != rtype::NAPTR {
+            continue;
+        }
+        for f in validate::check_naptr(&rr.owner, &rr.rdata, &mut cache) {
+            count += 1;
+            if count <= 10 {
+                warn!(zone = %s.apex_text, "IXFR adds {rr}: {f}");
+            }
+        }
+    }
+    count
+}
+
+/// Our SOA record, for IXFR's authority section.
+fn soa_rr(zone: &Zone) -> Rr {
+    let soa = zone.soa();
+    Rr {
+        owner: zone.apex.clone(),
+        rtype: rtype::SOA,
+        ttl: zone.rrset_info(soa).ttl,
+        rdata: zone.rdatas(soa).next().unwrap_or_default().to_vec(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
