@@ -456,15 +456,13 @@ pub fn transfer(
     let mut framed = u16::try_from(req.len()).unwrap_or(0).to_be_bytes().to_vec();
     framed.extend_from_slice(&req);
     stream.write_all(&framed).map_err(net)?;
-    let origin = format!(
-        "{} from {}",
-        if matches!(ask, Ask::Axfr) {
-            "AXFR"
-        } else {
-            "IXFR"
-        },
-        primary.addr
-    );
+    let kind = if matches!(ask, Ask::Axfr) {
+        "AXFR"
+    } else {
+        "IXFR"
+    };
+    // Problems are placed as `file:line`: here, the transfer and the record's number.
+    let origin = format!("{kind} from {} record", primary.addr);
     let mut reader = Reader::new(
         apex,
         id,
@@ -496,7 +494,10 @@ pub fn transfer(
             Ok(true) => break,
             Ok(false) => {}
             Err(mut f) => {
-                f.reason = format!("{} message {}: {}", origin, reader.messages, f.reason);
+                f.reason = format!(
+                    "{kind} from {} message {}: {}",
+                    primary.addr, reader.messages, f.reason
+                );
                 return Err(f);
             }
         }

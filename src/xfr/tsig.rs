@@ -342,6 +342,19 @@ pub fn sign_next(
     fudge: u16,
     now: u64,
 ) -> Vec<u8> {
+    sign_after_unsigned(message, key, prior_mac, &[], fudge, now)
+}
+
+/// [`sign_next`] for a message that follows unsigned ones (`unsigned`: their bytes, in
+/// order, since the message whose MAC is `prior_mac`), which its MAC covers too.
+pub fn sign_after_unsigned(
+    message: &mut Vec<u8>,
+    key: &Key,
+    prior_mac: &[u8],
+    unsigned: &[u8],
+    fudge: u16,
+    now: u64,
+) -> Vec<u8> {
     let mut rdata = TsigRdata {
         algorithm: key.algorithm.wire_name(),
         time_signed: now,
@@ -354,6 +367,7 @@ pub fn sign_next(
     let mut h = Hasher::new(key.algorithm, &key.secret);
     h.update(&u16_len(prior_mac.len()).to_be_bytes());
     h.update(prior_mac);
+    h.update(unsigned);
     h.update(message);
     h.update(&variables(&key.name, &rdata, false));
     rdata.mac = h.finish();
