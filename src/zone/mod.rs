@@ -780,7 +780,12 @@ pub struct ZoneBuilder {
     /// Records that were not one line's own: duplicates merged, and records whose TTL differs
     /// from their RRset's. A zone with any cannot be reloaded block by block.
     irregular: usize,
+    /// NAPTR templates (and number lengths) that passed every ENUM check.
+    clean_shapes: HashTable<(Vec<u8>, usize)>,
 }
+
+/// Most templates remembered as clean: a zone of many shapes checks the rest record by record.
+const MAX_CLEAN_SHAPES: usize = 4096;
 
 impl ZoneBuilder {
     pub fn new(apex: &[u8], strict: bool) -> Self {
@@ -805,6 +810,7 @@ impl ZoneBuilder {
             cnames: Vec::new(),
             chunk_nodes: CHUNK_NODES,
             irregular: 0,
+            clean_shapes: HashTable::new(),
         }
     }
 
@@ -917,14 +923,16 @@ impl ZoneBuilder {
             self.report.push(ZoneError::error(r.pos.clone(), reason));
             return;
         }
-        if r.rtype == rtype::NAPTR {
-            self.validate_naptr(r);
-        }
         let mut aus = [0; 128];
-        let template = match template::owner_aus(r.owner, &mut aus) {
+        let owner_aus = template::owner_aus(r.owner, &mut aus);
+        let template = match owner_aus {
             Some(aus) if r.rtype == rtype::NAPTR => template::make(aus, r.rdata),
             _ => None,
         };
+        if r.rtype == rtype::NAPTR {
+            let shape = template.as_deref().zip(owner_aus.map(<[u8]>::len));
+            self.validate_naptr(r, shape);
+        }
         if r.rdata.len() > 65_535 {
             let reason = format!(
                 "RDATA of {} octets: at most 65535 (RFC 1035 §3.2.1)",
@@ -967,11 +975,33 @@ impl ZoneBuilder {
         }
     }
 
-    /// The ENUM checks of one NAPTR (see [`validate`]).
-    fn validate_naptr(&mut self, r: &Record<'_>) {
-        for finding in validate::check_naptr(r.owner, r.rdata, &mut self.regex_cache) {
-            self.report
-                .push_finding(r.pos.clone(), r.owner, r.rdata, &finding);
+    /// The ENUM checks of one NAPTR (see [`validate`]). A record whose template (`shape`: its
+    /// RDATA with the owner's number taken out, and that number's length) already passed every
+    /// check for another number passes them again, so it is not checked: in a zone of millions
+    /// of numbers a few shapes repeat, and checking each record took half of a load's time.
+    fn validate_naptr(&mut self, r: &Record<'_>, shape: Option<(&[u8], usize)>) {
+        let known = shape.is_some_and(|(t, len)| {
+            let hash = self.hasher.hash_one((t, len));
+            self.clean_shapes
+                .find(hash, |(k, l)| k.as_slice() == t && *l == len)
+                .is_some()
+        });
+        if !known {
+            let findings = validate::check_naptr(r.owner, r.rdata, &mut self.regex_cache);
+            for finding in &findings {
+                self.report
+                    .push_finding(r.pos.clone(), r.owner, r.rdata, finding);
+            }
+            if let Some((t, len)) = shape.filter(|_| findings.is_empty())
+                && self.clean_shapes.len() < MAX_CLEAN_SHAPES
+            {
+                let hasher = &self.hasher;
+                let hash = hasher.hash_one((t, len));
+                self.clean_shapes
+                    .insert_unique(hash, (t.to_vec(), len), |(k, l)| {
+                        hasher.hash_one((k.as_slice(), *l))
+                    });
+            }
         }
         if let Some(rule) = ChainRule::of(r.owner, r.rdata, &self.apex) {
             self.non_terminals.push(NonTerminal {
