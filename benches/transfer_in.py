@@ -39,6 +39,8 @@ from updates import APEX, SECRET  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRIMARY_CPU, SECONDARY_CPU = "0", "1"
+# Numbers no earlier run has added: each run's changes are new to the primary.
+FRESH = iter(range(10**9))
 KEYRING = dns.tsigkeyring.from_text({"bench.": ("hmac-sha256", SECRET)})
 
 
@@ -175,12 +177,21 @@ def one_run(server, args, tmp, run, primary_port):
         cpu = sum(ticks.values()) / CLK_TCK
         peak = memory(p.pid, server)
         log(f"{server} {run + 1}: AXFR in {axfr:.2f} s, CPU {cpu:.2f} s, peak RSS {peak / 2**20:.0f} MiB")
-        time.sleep(2)  # let it finish writing what it took
+        # Let it finish what it does after taking a zone (writing it to disk): until its CPU
+        # time stands still for a second.
+        last, still = None, 0
+        for _ in range(1200):  # bounded: 120 s
+            now = sum(cpu_ticks(descendants([p.pid])).values())
+            still = still + 1 if now == last else 0
+            if still >= 10:
+                break
+            last = now
+            time.sleep(0.1)
         base = serial(primary_port, 2)
         for k in range(10):
             u = dns.update.UpdateMessage(APEX, keyring=KEYRING, keyname="bench.")
             for j in range(100):
-                n = 20_000_000 + run * 1000 + k * 100 + j
+                n = 20_000_000 + next(FRESH)
                 digits = f"9{n:09d}"
                 u.replace(".".join(reversed(digits)) + "." + APEX, 3600, "NAPTR",
                           f'10 100 "u" "E2U+sip" "!^.*$!sip:+44{digits}@ixfr.example.net!" .')

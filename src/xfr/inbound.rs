@@ -205,8 +205,11 @@ impl Reader {
                 )));
             }
             self.records += 1;
+            let mut owner = rr.owner;
+            // Length octets are below 64, so only the labels' letters change.
+            owner.make_ascii_lowercase();
             let rr = Rr {
-                owner: name::to_lowercase(&rr.owner),
+                owner,
                 rtype: rr.rtype,
                 ttl: rr.ttl,
                 rdata: rr.rdata,

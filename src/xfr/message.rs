@@ -222,10 +222,9 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
         _ => return Ok(raw.to_vec()),
     };
     let end = start + raw.len();
-    let mut out = raw
-        .get(..lead)
-        .ok_or(Malformed("RDATA cut short"))?
-        .to_vec();
+    // Room for the names written out, so that a record costs one allocation.
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    out.extend_from_slice(raw.get(..lead).ok_or(Malformed("RDATA cut short"))?);
     let mut at = start + lead;
     for _ in 0..names {
         let (n, next) = read_name(msg, at)?;
