@@ -9,7 +9,8 @@ and keeps what it takes on disk (Knot and NSD as they do by default, enumd its c
 state_dir). Per secondary, --runs times (fresh each time):
   - AXFR in: seconds from starting the secondary to its serving the primary's serial (an SOA
     query every 20 ms), its CPU seconds meanwhile (every process and thread), and its peak RSS
-    (VmHWM: the largest process's for NSD, whose processes share memory, the sum for others);
+    (VmHWM of each process, sampled every 20 ms so that processes which exit count too: the
+    largest process's for NSD, whose processes share memory, the sum for the others);
   - IXFR in: 10 UPDATE messages of 100 changes each to the primary, then a NOTIFY sent by this
     script, timed from the NOTIFY to the secondary's serving the new serial.
 Prints a markdown table with ratios; medians of the runs. Needs knotd, nsd and taskset; exits 2
@@ -148,9 +149,17 @@ def notify(port):
     s.close()
 
 
-def memory(pid, server):
-    peaks = [vm_rss_hwm(p)[1] for p in descendants([pid])]
-    return max(peaks) if server == "nsd" else sum(peaks)
+def peaks(pid, seen):
+    """Records in `seen` each live process's peak RSS so far (processes that exit keep theirs)."""
+    for q in descendants([pid]):
+        try:
+            seen[q] = max(seen.get(q, 0), vm_rss_hwm(q)[1])
+        except (KeyError, OSError):
+            pass  # exited, or a zombie
+
+
+def memory(seen, server):
+    return max(seen.values()) if server == "nsd" else sum(seen.values())
 
 
 def one_run(server, args, tmp, run, primary_port):
@@ -164,18 +173,21 @@ def one_run(server, args, tmp, run, primary_port):
                          stderr=subprocess.STDOUT, cwd=d, start_new_session=True)
     pids = set()
     ticks = {}
+    seen = {}
     try:
         while serial(args.port, 0.05) != want:
             for q in descendants([p.pid]):
                 pids.add(q)
             ticks.update(cpu_ticks(pids))
+            peaks(p.pid, seen)
             if p.poll() is not None or time.monotonic() - t0 > 3600:
                 sys.exit(f"{server} did not take the zone: {open(logfile).read()[-2000:]}")
             time.sleep(0.02)
         axfr = time.monotonic() - t0
         ticks.update(cpu_ticks(descendants([p.pid])))
         cpu = sum(ticks.values()) / CLK_TCK
-        peak = memory(p.pid, server)
+        peaks(p.pid, seen)
+        peak = memory(seen, server)
         log(f"{server} {run + 1}: AXFR in {axfr:.2f} s, CPU {cpu:.2f} s, peak RSS {peak / 2**20:.0f} MiB")
         # Let it finish what it does after taking a zone (writing it to disk): until its CPU
         # time stands still for a second.
@@ -246,11 +258,13 @@ def main():
             runs = [one_run(server, args, tmp, k, args.primary_port) for k in range(args.runs)]
             med = lambda i: sorted(r[i] for r in runs)[len(runs) // 2]
             results[server] = {"axfr": med(0), "cpu": med(1), "peak": med(2), "ixfr": med(3)}
-            shutil.rmtree(os.path.join(tmp, server + "-0"), ignore_errors=True)
     finally:
         os.killpg(primary.pid, signal.SIGTERM)
         primary.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KEEP") == "1":
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     servers = list(results)
     rows = [
         (f"AXFR in, s from start to serving (median of {args.runs})", lambda r: f"{r['axfr']:.2f}"),
