@@ -16,6 +16,8 @@ pub struct Edns {
     /// An NSID option was present (RFC 5001 §2.1: empty, but any content asks).
     pub nsid: bool,
     pub cookie: CookieOption,
+    /// An EXPIRE option was present (RFC 7314 §2: a secondary asking how long the zone lasts).
+    pub expire: bool,
 }
 
 /// The COOKIE option of a request (RFC 7873 §4).
@@ -42,6 +44,7 @@ impl CookieOption {
 
 /// EDNS option codes enumd answers.
 const OPTION_NSID: u16 = 3;
+const OPTION_EXPIRE: u16 = 9;
 const OPTION_COOKIE: u16 = 10;
 
 /// A decoded request.
@@ -133,13 +136,14 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
                 if section != 2 || req.edns.is_some() || msg[name_at] != 0 {
                     return Err(Rejected::FormErr);
                 }
-                let (nsid, cookie) = read_options(rdata, pos + 10)?;
+                let (nsid, cookie, expire) = read_options(rdata, pos + 10)?;
                 req.edns = Some(Edns {
                     payload: u16::from_be_bytes([rr[2], rr[3]]),
                     version: rr[5],
                     dnssec_ok: rr[6] & 0x80 != 0,
                     nsid,
                     cookie,
+                    expire,
                 });
             }
             if rr_type == TSIG {
@@ -158,9 +162,10 @@ pub fn parse(msg: &[u8]) -> Result<Request, Rejected> {
 const TSIG: u16 = 250;
 
 /// Reads the options of an OPT RDATA that starts at `start` in the message: whether NSID was
-/// asked, and the COOKIE option. Options must tile the RDATA exactly (RFC 6891 §6.1.2).
-fn read_options(rdata: &[u8], start: usize) -> Result<(bool, CookieOption), Rejected> {
-    let (mut nsid, mut cookie) = (false, CookieOption::Absent);
+/// asked, the COOKIE option, and whether EXPIRE was asked. Options must tile the RDATA exactly
+/// (RFC 6891 §6.1.2).
+fn read_options(rdata: &[u8], start: usize) -> Result<(bool, CookieOption, bool), Rejected> {
+    let (mut nsid, mut cookie, mut expire) = (false, CookieOption::Absent, false);
     let mut at = 0;
     while at < rdata.len() {
         let head = rdata.get(at..at + 4).ok_or(Rejected::FormErr)?;
@@ -171,6 +176,7 @@ fn read_options(rdata: &[u8], start: usize) -> Result<(bool, CookieOption), Reje
         }
         match code {
             OPTION_NSID => nsid = true,
+            OPTION_EXPIRE => expire = true,
             OPTION_COOKIE => {
                 cookie = match (cookie, len) {
                     (CookieOption::Absent, 8 | 16..=40) => CookieOption::At {
@@ -184,7 +190,7 @@ fn read_options(rdata: &[u8], start: usize) -> Result<(bool, CookieOption), Reje
         }
         at += 4 + len;
     }
-    Ok((nsid, cookie))
+    Ok((nsid, cookie, expire))
 }
 
 /// Reads the possibly compressed name at `pos` into `out`; returns its length and the position
@@ -265,6 +271,7 @@ mod tests {
                 dnssec_ok: true,
                 nsid: false,
                 cookie: CookieOption::Absent,
+                expire: false,
             })
         );
         assert_eq!(r.id, [0xab, 0xcd]);

@@ -62,13 +62,16 @@ impl Serving {
         store: Arc<ArcSwap<Snapshot>>,
         owner: Handle,
     ) -> Result<Self, String> {
+        let secondaries = Secondaries::start(config, &owner);
+        let mut policy = Policy::from_config(config)?;
+        policy.expiry = secondaries.expiry.clone();
         Ok(Self {
             store,
-            policy: Policy::from_config(config)?,
+            policy,
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
             stop: Arc::new(AtomicBool::new(false)),
-            secondaries: Arc::new(Secondaries::start(config, &owner)),
+            secondaries: Arc::new(secondaries),
             owner,
             transfers: Arc::new(Transfers::from_config(config)),
         })

@@ -36,6 +36,8 @@ pub struct Policy {
     pub cookies: Option<Arc<Cookies>>,
     /// TSIG keys a signed query is verified with (a secondary's SOA check is signed, say).
     pub keys: Arc<[Key]>,
+    /// When each secondary zone expires, for EDNS EXPIRE answers.
+    pub expiry: Arc<Expiry>,
 }
 
 impl Policy {
@@ -51,6 +53,7 @@ impl Policy {
             nsid: config.nsid_bytes.clone().map(Vec::into_boxed_slice),
             cookies: cookies.map(Arc::new),
             keys: config.keys()?.into(),
+            expiry: Arc::new(Expiry::default()),
         })
     }
 
@@ -61,6 +64,7 @@ impl Policy {
             nsid: None,
             cookies: None,
             keys: Arc::new([]),
+            expiry: Arc::new(Expiry::default()),
         }
     }
 }
@@ -70,14 +74,47 @@ const OPT_LEN: usize = 11;
 /// An EDNS option's code and length.
 const OPTION_HEAD: usize = 4;
 const OPTION_NSID: u16 = 3;
+const OPTION_EXPIRE: u16 = 9;
 const OPTION_COOKIE: u16 = 10;
 const CLASS_IN: u16 = 1;
+
+/// When each secondary zone expires (RFC 7314): apex, and the Unix second of expiry (0: expired
+/// or never refreshed), kept by the secondary thread. A zone not listed is a primary's, and
+/// lasts its SOA EXPIRE.
+#[derive(Debug, Default)]
+pub struct Expiry {
+    pub zones: Vec<(Vec<u8>, std::sync::atomic::AtomicU64)>,
+}
+
+impl Expiry {
+    /// Seconds `zone` lasts from now without a refresh.
+    fn remaining(&self, zone: &crate::zone::Zone) -> u32 {
+        let soa_expire = || {
+            let rdata = zone.rdatas(zone.soa()).next().unwrap_or_default();
+            rdata
+                .len()
+                .checked_sub(8)
+                .and_then(|at| rdata.get(at..at + 4))
+                .and_then(|w| w.try_into().ok())
+                .map_or(0, u32::from_be_bytes)
+        };
+        match self.zones.iter().find(|(apex, _)| *apex == zone.apex) {
+            None => soa_expire(),
+            Some((_, at)) => {
+                let at = at.load(std::sync::atomic::Ordering::Relaxed);
+                let now = u64::from(unix_time());
+                u32::try_from(at.saturating_sub(now)).unwrap_or(u32::MAX)
+            }
+        }
+    }
+}
 
 /// The EDNS options a response carries.
 #[derive(Clone, Copy, Default)]
 struct Options<'p> {
     nsid: Option<&'p [u8]>,
     cookie: Option<[u8; cookie::REPLY_LEN]>,
+    expire: Option<u32>,
 }
 
 impl Options<'_> {
@@ -85,6 +122,7 @@ impl Options<'_> {
     fn len(&self) -> usize {
         self.nsid.map_or(0, |n| OPTION_HEAD + n.len())
             + self.cookie.map_or(0, |c| OPTION_HEAD + c.len())
+            + self.expire.map_or(0, |_| OPTION_HEAD + 4)
     }
 }
 
@@ -186,6 +224,13 @@ pub fn respond(
     } else {
         lookup::lookup(snapshot, qname, qtype)
     };
+    // EDNS EXPIRE (RFC 7314 §3): with the zone's SOA, how long it lasts without a refresh.
+    if edns.is_some_and(|e| e.expire) && qtype == rtype::SOA && answer.rcode == Rcode::NoError {
+        let lower = name::to_lowercase(qname);
+        if let Some(zone) = snapshot.find_zone(&lower).filter(|z| z.apex == lower) {
+            options.expire = Some(policy.expiry.remaining(zone));
+        }
+    }
 
     let limit = match (transport, edns) {
         (Transport::Tcp, _) => 65_535,
@@ -293,6 +338,9 @@ fn finish_edns(
     }
     if let Some(c) = &options.cookie {
         option(out, OPTION_COOKIE, c);
+    }
+    if let Some(seconds) = options.expire {
+        option(out, OPTION_EXPIRE, &seconds.to_be_bytes());
     }
     let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
     out[10..12].copy_from_slice(&arcount.to_be_bytes());

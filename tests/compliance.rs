@@ -419,3 +419,61 @@ fn malformed_cookie_options_are_formerr_with_an_opt_record() {
         assert!(line.ends_with(" NOERROR 0 1 -"), "{line}");
     }
 }
+
+/// The EXPIRE option (RFC 7314) of a response, if it has one.
+fn expire_of(r: &Response) -> Option<Vec<u8>> {
+    options_of(r)?
+        .into_iter()
+        .find(|(c, _)| *c == 9)
+        .map(|(_, d)| d)
+}
+
+#[test]
+fn edns_expire_is_answered_with_the_soa_expire_of_a_primary_zone() {
+    let s = TestServer::start(&[("e164.arpa.", ZONE)]);
+    let expire = (9, Vec::new());
+    for (transport, reply) in [
+        (
+            "udp",
+            s.udp_raw(&with_options(
+                1,
+                "e164.arpa.",
+                6,
+                0,
+                std::slice::from_ref(&expire),
+            )),
+        ),
+        (
+            "tcp",
+            s.tcp_raw(&with_options(
+                2,
+                "e164.arpa.",
+                6,
+                0,
+                std::slice::from_ref(&expire),
+            )),
+        ),
+    ] {
+        let r = decode(&reply.expect("a reply")).unwrap();
+        assert_eq!(
+            expire_of(&r),
+            Some(1_209_600u32.to_be_bytes().to_vec()),
+            "{transport}: the SOA's EXPIRE"
+        );
+    }
+    // Only with the SOA, and only when asked (RFC 7314 §3).
+    let naptr = decode(
+        &s.udp_raw(&with_options(3, "3.2.1.e164.arpa.", 35, 0, &[expire]))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(expire_of(&naptr), None);
+    let unasked = decode(
+        &s.udp_raw(&with_options(4, "e164.arpa.", 6, 0, &[]))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(expire_of(&unasked), None);
+    let out = dig(&s, &["+expire", "SOA", "e164.arpa."]);
+    assert!(out.contains("; EXPIRE: 1209600"), "{out}");
+}

@@ -113,6 +113,11 @@ struct Script {
     bad_mac_at: Option<usize>,
     /// Answer nothing at all.
     silent: bool,
+    /// The EDNS EXPIRE (RFC 7314) sent back to SOA queries that ask, as a primary that is
+    /// itself a secondary does.
+    expire_option: Option<u32>,
+    /// SOA queries that carried an EXPIRE option.
+    expire_asked: usize,
     /// Each transfer request: its type, and for IXFR the serial asked from.
     asked: Vec<(u16, Option<u32>)>,
 }
@@ -149,7 +154,7 @@ impl Primary {
                 let Ok((n, from)) = udp.recv_from(&mut buf) else {
                     continue;
                 };
-                if let Some(answer) = answer_soa(&buf[..n], &s.lock().unwrap()) {
+                if let Some(answer) = answer_soa(&buf[..n], &mut s.lock().unwrap()) {
                     let _ = udp.send_to(&answer, from);
                 }
             }
@@ -204,13 +209,21 @@ fn head(msg: &Message, rcode: u8, ancount: usize) -> Vec<u8> {
     m
 }
 
-fn answer_soa(raw: &[u8], script: &Script) -> Option<Vec<u8>> {
+fn answer_soa(raw: &[u8], script: &mut Script) -> Option<Vec<u8>> {
     if script.silent {
         return None;
     }
     let (msg, s) = signer(raw)?;
     let mut m = head(&msg, 0, 1);
     m.extend_from_slice(&script.zone[0]);
+    if msg.option(9).is_some() {
+        script.expire_asked += 1;
+        if let Some(v) = script.expire_option {
+            m.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 8, 0, 9, 0, 4]);
+            m.extend_from_slice(&v.to_be_bytes());
+            m[11] = 1;
+        }
+    }
     tsig::sign_response(&mut m, &s, 0, now());
     Some(m)
 }
@@ -350,6 +363,23 @@ fn notify(server: &ChildServer, from: &str, zone: &str, signed: bool) -> u8 {
     assert!(n >= 12 && buf[..2] == [0x4e, 0x01]);
     assert_eq!(buf[2] & 0xf8, 0x80 | 4 << 3, "QR and opcode NOTIFY");
     buf[3] & 0x0f
+}
+
+/// The EDNS EXPIRE (RFC 7314) `server` gives with its SOA of `e164.arpa.`, when asked.
+fn expire_of(server: &ChildServer) -> Option<u32> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut q = vec![0x45, 0x58, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    q.extend_from_slice(&wire("e164.arpa."));
+    q.extend_from_slice(&[
+        0, 6, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 9, 0, 0,
+    ]);
+    sock.send_to(&q, server.addr).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    let msg = Message::parse(&buf[..n]).ok()?;
+    let data = msg.option(9)?;
+    Some(u32::from_be_bytes(data.try_into().ok()?))
 }
 
 fn serial(server: &ChildServer) -> Option<u32> {
@@ -634,4 +664,41 @@ fn a_restart_serves_the_stored_copy_at_once_and_asks_for_what_it_missed() {
     );
     let soa = ask(server.addr, "e164.arpa.", RecordType::SOA).unwrap();
     assert!(matches!(&soa.answers[0].data, RData::SOA(s) if s.serial == 11));
+}
+
+#[test]
+fn edns_expire_is_asked_for_answered_and_bounds_the_copy() {
+    // The SOA says 600 s; the primary, itself a secondary, says its copy lasts 3 s more.
+    let timers = (1, 1, 600);
+    let primary = Primary::start(Script {
+        serial: 10,
+        zone: zone(10, timers, 0..20),
+        per_message: 100,
+        sign_every: 1,
+        expire_option: Some(3),
+        ..Script::default()
+    });
+    let dir = common::temp_dir("secondary-expire-option");
+    let server = ChildServer::start(&secondary_config(&dir, primary.addr));
+    server.wait_for("serial 10", Duration::from_secs(20), || {
+        serial(&server) == Some(10)
+    });
+    assert!(
+        primary.with(|s| s.expire_asked) > 0,
+        "the SOA query asks for EXPIRE"
+    );
+    let left = expire_of(&server).expect("an EXPIRE option in the answer");
+    assert!(
+        left <= 3,
+        "our copy lasts no longer than the primary's: {left}"
+    );
+    primary.with(|s| s.silent = true);
+    let silent_at = Instant::now();
+    server.wait_for("SERVFAIL", Duration::from_secs(20), || {
+        rcode_of(&server, "e164.arpa.") == ResponseCode::ServFail
+    });
+    assert!(
+        silent_at.elapsed() < Duration::from_secs(12),
+        "expired by the primary's EXPIRE, not the SOA's 600 s"
+    );
 }

@@ -512,9 +512,18 @@ pub fn transfer(
         .ok_or_else(|| Failed::new("the transfer did not finish"))
 }
 
-/// Asks `primary` for the serial of `apex` (an SOA query over UDP, tried three times; over
-/// TCP when the answer is truncated), the answer verified when signed.
-pub fn query_serial(primary: &Primary, apex: &[u8]) -> Result<u32, String> {
+/// The primary's answer to an SOA query: its serial, and its EDNS EXPIRE (RFC 7314) if it
+/// sent one: how long the zone lasts from now (less than the SOA's when the primary is itself
+/// a secondary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SerialAnswer {
+    pub serial: u32,
+    pub expire: Option<u32>,
+}
+
+/// Asks `primary` for the serial of `apex` (an SOA query over UDP with EDNS EXPIRE, tried
+/// three times; over TCP when the answer is truncated), the answer verified when signed.
+pub fn query_serial(primary: &Primary, apex: &[u8]) -> Result<SerialAnswer, String> {
     let bind = if primary.addr.is_ipv4() {
         "0.0.0.0:0"
     } else {
@@ -551,7 +560,7 @@ pub fn query_serial(primary: &Primary, apex: &[u8]) -> Result<u32, String> {
     Err(last)
 }
 
-fn soa_over_tcp(primary: &Primary, apex: &[u8]) -> Result<u32, String> {
+fn soa_over_tcp(primary: &Primary, apex: &[u8]) -> Result<SerialAnswer, String> {
     let id = random_id();
     let (req, mac) = soa_query(id, apex, primary.key.as_ref());
     let mut stream = TcpStream::connect_timeout(&primary.addr, CONNECT_TIMEOUT)
@@ -572,15 +581,41 @@ fn soa_over_tcp(primary: &Primary, apex: &[u8]) -> Result<u32, String> {
 fn soa_query(id: u16, apex: &[u8], key: Option<&Key>) -> (Vec<u8>, Vec<u8>) {
     let mut m = Vec::with_capacity(64);
     m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
     m.extend_from_slice(apex);
     m.extend_from_slice(&rtype::SOA.to_be_bytes());
     m.extend_from_slice(&CLASS_IN.to_be_bytes());
+    // OPT: payload 1232, an empty EXPIRE option (RFC 7314 §2).
+    m.extend_from_slice(&[
+        0,
+        0,
+        41,
+        0x04,
+        0xd0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        4,
+        0,
+        OPTION_EXPIRE,
+        0,
+        0,
+    ]);
     let mac = key.map_or_else(Vec::new, |k| tsig::sign_request(&mut m, k, unix_now(), 300));
     (m, mac)
 }
 
-fn serial_of_answer(raw: &[u8], apex: &[u8], key: Option<&Key>, mac: &[u8]) -> Result<u32, String> {
+/// EDNS EXPIRE's option code (RFC 7314 §2).
+const OPTION_EXPIRE: u8 = 9;
+
+fn serial_of_answer(
+    raw: &[u8],
+    apex: &[u8],
+    key: Option<&Key>,
+    mac: &[u8],
+) -> Result<SerialAnswer, String> {
     let msg = Message::parse(raw).map_err(|e| format!("malformed SOA answer: {}", e.0))?;
     let code = (msg.flags & 0x0f) as u8;
     if code != rcode::NOERROR {
@@ -598,11 +633,17 @@ fn serial_of_answer(raw: &[u8], apex: &[u8], key: Option<&Key>, mac: &[u8]) -> R
         return Err("the primary's SOA answer is not authoritative (AA clear)".into());
     }
     let lower = name::to_lowercase(apex);
-    msg.answer
+    let serial = msg
+        .answer
         .iter()
         .find(|rr| rr.rtype == rtype::SOA && name::to_lowercase(&rr.owner) == lower)
         .and_then(|rr| soa_serial(&rr.rdata))
-        .ok_or_else(|| "the primary's answer holds no SOA for the zone".into())
+        .ok_or_else(|| "the primary's answer holds no SOA for the zone".to_string())?;
+    let expire = msg
+        .option(u16::from(OPTION_EXPIRE))
+        .and_then(|d| d.try_into().ok())
+        .map(u32::from_be_bytes);
+    Ok(SerialAnswer { serial, expire })
 }
 
 fn random_id() -> u16 {

@@ -42,6 +42,8 @@ pub struct Message {
     /// The OPT record's class (the requester's payload size) and TTL (extended RCODE, version,
     /// flags), if there was one.
     pub opt: Option<(u16, u32)>,
+    /// The OPT record's options, as sent.
+    pub opt_options: Vec<u8>,
     pub tsig: Option<Tsig>,
 }
 
@@ -52,6 +54,22 @@ pub struct Malformed(pub &'static str);
 impl Message {
     pub fn opcode(&self) -> u8 {
         ((self.flags >> 11) & 0x0f) as u8
+    }
+
+    /// The data of the OPT record's first option with `code`.
+    pub fn option(&self, code: u16) -> Option<&[u8]> {
+        let o = &self.opt_options;
+        let mut at = 0;
+        while at + 4 <= o.len() {
+            let c = u16::from_be_bytes([o[at], o[at + 1]]);
+            let len = usize::from(u16::from_be_bytes([o[at + 2], o[at + 3]]));
+            let data = o.get(at + 4..at + 4 + len)?;
+            if c == code {
+                return Some(data);
+            }
+            at += 4 + len;
+        }
+        None
     }
 
     pub fn parse(msg: &[u8]) -> Result<Self, Malformed> {
@@ -68,6 +86,7 @@ impl Message {
             authority: Vec::new(),
             additional: Vec::new(),
             opt: None,
+            opt_options: Vec::new(),
             tsig: None,
         };
         let mut at = 12;
@@ -99,7 +118,10 @@ impl Message {
                 }
                 match rr.rtype {
                     rtype::OPT if m.opt.is_some() => return Err(Malformed("two OPT records")),
-                    rtype::OPT => m.opt = Some((rr.class, rr.ttl)),
+                    rtype::OPT => {
+                        m.opt = Some((rr.class, rr.ttl));
+                        m.opt_options = rr.rdata;
+                    }
                     // RFC 8945 §5.1: the TSIG RR is the last record, or the message is FORMERR.
                     TSIG if k + 1 != count => return Err(Malformed("TSIG is not the last record")),
                     TSIG => {

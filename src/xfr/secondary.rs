@@ -13,6 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +25,7 @@ use crate::naptr::RegexCache;
 use crate::owner::{Command, Handle, Incoming};
 use crate::rdata::rtype;
 use crate::validate;
+use crate::wire::Expiry;
 use crate::xfr::inbound::{self, Ask, Primary, Received};
 use crate::xfr::message::Message;
 use crate::xfr::tsig::{self, Verdict};
@@ -44,6 +46,8 @@ pub struct Secondaries {
     zones: Vec<NotifyPolicy>,
     keys: Vec<Key>,
     tx: Option<Sender<usize>>,
+    /// When each secondary zone expires, for EDNS EXPIRE answers (kept by the thread).
+    pub expiry: Arc<Expiry>,
 }
 
 /// Who may NOTIFY a zone: its primaries' addresses and key.
@@ -69,6 +73,8 @@ struct State {
     force_axfr: bool,
     /// Where the time of the last successful refresh is kept.
     stamp: PathBuf,
+    /// Its entry in the shared [`Expiry`].
+    clock: usize,
 }
 
 impl Secondaries {
@@ -85,10 +91,12 @@ impl Secondaries {
             })
             .collect();
         let mut states = Vec::new();
+        let mut expiry = Expiry::default();
         for (index, z) in config.zones.iter().enumerate() {
             if !z.is_secondary() {
                 continue;
             }
+            expiry.zones.push((z.apex_wire(), AtomicU64::new(0)));
             let key = z.primary_key.as_deref().and_then(|k| {
                 let wire = key_name(k);
                 keys.iter().find(|key| key.name == wire).cloned()
@@ -111,12 +119,15 @@ impl Secondaries {
                 expired: false,
                 force_axfr: false,
                 stamp: Journal::path_for(&config.state_dir, &z.apex).with_extension("refreshed"),
+                clock: expiry.zones.len() - 1,
             });
         }
+        let expiry = Arc::new(expiry);
         let mut this = Self {
             zones,
             keys,
             tx: None,
+            expiry: expiry.clone(),
         };
         if states.is_empty() {
             return this;
@@ -125,7 +136,7 @@ impl Secondaries {
         let owner = owner.clone();
         let spawned = std::thread::Builder::new()
             .name("enumd-secondary".into())
-            .spawn(move || run(states, &owner, &rx));
+            .spawn(move || run(states, &owner, &rx, &expiry));
         match spawned {
             Ok(_) => this.tx = Some(tx),
             Err(e) => {
@@ -209,7 +220,7 @@ fn reply(
     out
 }
 
-fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>) {
+fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>, expiry: &Expiry) {
     for s in &mut states {
         // The stored copy, if there is one, expires as it would have without the restart.
         if let Some(zone) = current(owner, s.index) {
@@ -220,6 +231,9 @@ fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>) {
             let age = refreshed.map_or(0, |t| unix_now().saturating_sub(t));
             let left = u64::from(timers.expire).saturating_sub(age);
             s.expires = Some(Instant::now() + Duration::from_secs(left));
+            expiry.zones[s.clock]
+                .1
+                .store(unix_now() + left, Ordering::Relaxed);
         }
     }
     loop {
@@ -227,6 +241,7 @@ fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>) {
         for s in &mut states {
             if !s.expired && s.expires.is_some_and(|e| e <= now) {
                 s.expired = true;
+                expiry.zones[s.clock].1.store(0, Ordering::Relaxed);
                 warn!(zone = %s.apex_text, "expired: no primary answered for the SOA expire time; the zone is answered SERVFAIL until one does");
                 owner.send(Command::SetExpired {
                     zone: s.index,
@@ -235,7 +250,7 @@ fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>) {
             }
         }
         if let Some(s) = states.iter_mut().find(|s| s.next <= now) {
-            refresh(s, owner);
+            refresh(s, owner, expiry);
             continue;
         }
         let wake = states
@@ -293,16 +308,22 @@ fn current(owner: &Handle, i: usize) -> Option<Arc<Zone>> {
 }
 
 /// Asks the primaries in turn; sets the zone's next refresh from what came of it.
-fn refresh(s: &mut State, owner: &Handle) {
+fn refresh(s: &mut State, owner: &Handle, expiry: &Expiry) {
     let started = Instant::now();
     let ours = current(owner, s.index);
     for p in s.primaries.clone() {
         match refresh_from(s, &p, ours.as_ref(), owner) {
-            Ok(version) => {
+            Ok((version, their_expire)) => {
                 let timers = Timers::of(&version);
                 let now = Instant::now();
                 s.next = now + Duration::from_secs(u64::from(timers.refresh));
-                s.expires = Some(now + Duration::from_secs(u64::from(timers.expire)));
+                // RFC 7314 §4: a primary that is itself a secondary says how long its copy
+                // lasts; ours lasts no longer.
+                let lasts = their_expire.map_or(timers.expire, |e| e.min(timers.expire));
+                s.expires = Some(now + Duration::from_secs(u64::from(lasts)));
+                expiry.zones[s.clock]
+                    .1
+                    .store(unix_now() + u64::from(lasts), Ordering::Relaxed);
                 let _ = std::fs::write(&s.stamp, format!("{}\n", unix_now()));
                 if s.expired {
                     s.expired = false;
@@ -326,21 +347,23 @@ fn refresh(s: &mut State, owner: &Handle) {
     );
 }
 
-/// One primary: its serial, then IXFR or AXFR as needed. The version serving afterwards.
+/// One primary: its serial, then IXFR or AXFR as needed. The version serving afterwards, and
+/// the primary's EDNS EXPIRE.
 fn refresh_from(
     s: &mut State,
     p: &Primary,
     ours: Option<&Arc<Zone>>,
     owner: &Handle,
-) -> Result<Arc<Zone>, String> {
-    let theirs = inbound::query_serial(p, &s.apex)?;
+) -> Result<(Arc<Zone>, Option<u32>), String> {
+    let answer = inbound::query_serial(p, &s.apex)?;
+    let theirs = answer.serial;
     if let Some(z) = ours
         && !serial_gt(theirs, z.serial)
     {
         if theirs != z.serial {
             warn!(zone = %s.apex_text, primary = %p.addr, "the primary's serial {theirs} is below ours, {} (RFC 1982): keeping ours", z.serial);
         }
-        return Ok(z.clone());
+        return Ok((z.clone(), answer.expire));
     }
     let ask = match ours {
         Some(z) if !s.force_axfr => Ask::Ixfr {
@@ -353,13 +376,13 @@ fn refresh_from(
     match first {
         Ok(v) => {
             s.force_axfr = false;
-            Ok(v)
+            Ok((v, answer.expire))
         }
         Err((why, true)) if matches!(ask, Ask::Ixfr { .. }) => {
             warn!(zone = %s.apex_text, primary = %p.addr, "IXFR failed ({why}); trying AXFR");
             let v = take(s, p, &Ask::Axfr, ours, owner).map_err(|(why, _)| why)?;
             s.force_axfr = false;
-            Ok(v)
+            Ok((v, answer.expire))
         }
         Err((why, _)) => Err(why),
     }
