@@ -199,6 +199,9 @@ pub struct ZoneConfig {
     /// then a copy of theirs (no UPDATE, no reload from a file of its own).
     #[serde(default)]
     pub primaries: Vec<String>,
+    /// A catalog zone (RFC 9432) listing every other zone served, built at start: no file.
+    #[serde(default)]
+    pub catalog: bool,
     /// The key transfers and SOA queries to the primaries are signed with, and NOTIFY from
     /// them may be signed with (a `[[key]]` name).
     #[serde(default)]
@@ -222,15 +225,20 @@ pub struct ZoneConfig {
     /// `primaries` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub primary_addrs: Vec<SocketAddr>,
+    /// For a catalog zone, the apexes (wire form) of the zones it lists (filled by
+    /// `Config::parse`).
+    #[serde(skip)]
+    pub catalog_members: Vec<Vec<u8>>,
 }
 
 impl ZoneConfig {
     /// Whether the zone's changes are journaled: it takes updates, or it is transferred (the
     /// journal is IXFR's history, so a reload's difference is journaled too).
     pub fn keeps_journal(&self) -> bool {
-        self.update_policy != AccessList::default()
-            || self.transfer_policy != AccessList::default()
-            || self.is_secondary()
+        !self.catalog
+            && (self.update_policy != AccessList::default()
+                || self.transfer_policy != AccessList::default()
+                || self.is_secondary())
     }
 
     /// Whether the zone is a copy of its primaries' (secondary mode).
@@ -418,6 +426,18 @@ impl Config {
                 .map(|t| parse_target(t))
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("zone {}: primaries: {e}", zone.apex))?;
+            if zone.catalog {
+                if !zone.file.as_os_str().is_empty()
+                    || zone.is_secondary()
+                    || !zone.allow_update.is_empty()
+                {
+                    return Err(format!(
+                        "zone {}: a catalog zone is built from the configuration: give it no file, primaries or allow_update",
+                        zone.apex
+                    ));
+                }
+                continue;
+            }
             if zone.file.as_os_str().is_empty() {
                 if !zone.is_secondary() {
                     return Err(format!(
@@ -445,6 +465,15 @@ impl Config {
             if let Some(f) = key.secret_file.as_mut().filter(|f| f.is_relative()) {
                 *f = normalize(&dir.join(&*f));
             }
+        }
+        let members: Vec<Vec<u8>> = config
+            .zones
+            .iter()
+            .filter(|z| !z.catalog)
+            .map(ZoneConfig::apex_wire)
+            .collect();
+        for zone in config.zones.iter_mut().filter(|z| z.catalog) {
+            zone.catalog_members = members.clone();
         }
         let keys = config.keys()?;
         for zone in &mut config.zones {

@@ -311,8 +311,10 @@ impl Owner {
     fn reload(&mut self, all: bool) -> bool {
         let mut changed = false;
         for i in 0..self.config.zones.len() {
-            if self.config.zones[i].is_secondary() || (!all && !self.zones.is_stale(i)) {
-                // A secondary's file is enumd's own copy of the primary's zone.
+            let zc = &self.config.zones[i];
+            if zc.is_secondary() || zc.catalog || (!all && !self.zones.is_stale(i)) {
+                // A secondary's file is enumd's own copy of the primary's zone; a catalog is
+                // built from the configuration.
                 continue;
             }
             if self.live[i].as_ref().is_some_and(|l| l.flushing.is_some()) {

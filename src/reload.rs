@@ -23,6 +23,13 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub fn load_zone(zc: &ZoneConfig) -> Result<Arc<Zone>, LoadFailure> {
     let started = Instant::now();
     let loaded = std::panic::catch_unwind(|| {
+        if zc.catalog {
+            // A new serial at each start: the members may have changed with the config.
+            let serial = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| u32::try_from(d.as_secs() & 0xffff_ffff).unwrap_or(1));
+            return crate::zone::catalog::build(&zc.apex_wire(), &zc.catalog_members, serial);
+        }
         Zone::load(&zc.apex_wire(), &zc.file, zc.strict, zc.max_records)
     });
     let zone = loaded.unwrap_or_else(|panic| {

@@ -9,6 +9,7 @@
 //! linked from its parent chunk, so that a new version of the zone ([`change`]) rebuilds only
 //! the chunks a change touches and shares every other one with the version before.
 
+pub mod catalog;
 pub mod change;
 pub mod diff;
 pub mod fingerprint;
