@@ -310,6 +310,40 @@ fn ixfr_sends_the_differences_a_client_applies_to_its_copy() {
     let soas: Vec<&str> = current.lines().filter(|l| l.contains("\tSOA\t")).collect();
     assert_eq!(soas.len(), 1, "{current}");
     assert!(soas[0].contains(" 103 "), "{current}");
+
+    // dig at an old serial: the two change sets (SOA 103, then 101 … 102 and 102 … 103, then
+    // 103 again); at one the journal does not reach, the whole zone between two SOAs.
+    let dig_ixfr = |serial: u32| {
+        let out = run(
+            "dig",
+            &[
+                "@127.0.0.1",
+                "-p",
+                &port,
+                "-y",
+                &key,
+                "e164.arpa.",
+                &format!("IXFR={serial}"),
+                "+nocmd",
+            ],
+        );
+        // dig pads with tabs, or a space after a long owner.
+        let of_type = |t: &'static str| {
+            out.lines()
+                .filter(move |l| !l.starts_with(';') && l.split_whitespace().nth(3) == Some(t))
+        };
+        let soas: Vec<String> = of_type("SOA")
+            .map(|l| l.split_whitespace().nth(6).unwrap_or("").to_string())
+            .collect();
+        let naptrs = of_type("NAPTR").count();
+        (soas, naptrs, out)
+    };
+    let (soas, naptrs, out) = dig_ixfr(101);
+    assert_eq!(soas, ["103", "101", "102", "102", "103", "103"], "{out}");
+    assert!(naptrs < 5, "only what changed: {out}");
+    let (soas, naptrs, out) = dig_ixfr(50);
+    assert_eq!(soas, ["103", "103"], "{out}");
+    assert!(naptrs >= 200, "the whole zone: {naptrs}");
 }
 
 /// Reads one framed message.
