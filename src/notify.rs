@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Key};
 use crate::name;
 use crate::rdata::rtype;
-use crate::xfr::message::CLASS_IN;
+use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig;
 
 /// Waits between the sends of one NOTIFY: RFC 1996 §3.6 asks for retransmission with
@@ -64,6 +64,8 @@ struct Targets {
 struct Pending {
     serial: u32,
     message: Vec<u8>,
+    /// The request's MAC, which a signed answer's covers.
+    mac: Vec<u8>,
     id: u16,
     sent: usize,
     next: Instant,
@@ -140,7 +142,7 @@ fn run(zones: &[Targets], rx: &Receiver<Announce>) {
                     let t = &zones[a.zone];
                     for &addr in &t.addrs {
                         let id = random_id();
-                        let message = notify_message(id, &t.apex, &a, t.key.as_ref());
+                        let (message, mac) = notify_message(id, &t.apex, &a, t.key.as_ref());
                         let spaced = first_sent.get(&(a.zone, addr)).map(|&at| at + SPACING);
                         let next = spaced.map_or_else(Instant::now, |s| s.max(Instant::now()));
                         pending.insert(
@@ -148,6 +150,7 @@ fn run(zones: &[Targets], rx: &Receiver<Announce>) {
                             Pending {
                                 serial: a.serial,
                                 message,
+                                mac,
                                 id,
                                 sent: 0,
                                 next,
@@ -196,9 +199,17 @@ fn run(zones: &[Targets], rx: &Receiver<Announce>) {
                 .iter()
                 .find(|((_, addr), p)| *addr == from && p.id == id)
                 .map(|(k, _)| *k);
-            if let Some(key) = found
-                && let Some(p) = pending.remove(&key)
+            let Some(key) = found else {
+                continue;
+            };
+            if let (Some(k), Some(p)) = (&zones[key.0].key, pending.get(&key))
+                && let Err(why) = verify_answer(reply, k, &p.mac)
             {
+                // Not the target's answer, or not one it signed: keep sending.
+                warn!(zone = %name::to_text(&zones[key.0].apex), target = %from, "NOTIFY answer ignored: {why}");
+                continue;
+            }
+            if let Some(p) = pending.remove(&key) {
                 let apex = name::to_text(&zones[key.0].apex);
                 if rcode == 0 {
                     info!(zone = %apex, target = %from, serial = p.serial, "NOTIFY acknowledged");
@@ -210,9 +221,21 @@ fn run(zones: &[Targets], rx: &Receiver<Announce>) {
     }
 }
 
+/// Checks that the answer to a NOTIFY signed with `key` (whose MAC was `mac`) is signed with it
+/// too (RFC 8945 §5.3: an answer to a signed request is signed).
+fn verify_answer(reply: &[u8], key: &Key, mac: &[u8]) -> Result<(), String> {
+    let msg = Message::parse(reply).map_err(|e| format!("malformed: {}", e.0))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut v = tsig::ResponseVerifier::new(key, mac);
+    v.message(reply, &msg, now)?;
+    v.finish()
+}
+
 /// A NOTIFY request (RFC 1996 §3.7): opcode 4, AA, the zone's SOA as question and answer,
-/// signed with `key` if given.
-fn notify_message(id: u16, apex: &[u8], a: &Announce, key: Option<&Key>) -> Vec<u8> {
+/// signed with `key` if given; and its MAC (empty when unsigned).
+fn notify_message(id: u16, apex: &[u8], a: &Announce, key: Option<&Key>) -> (Vec<u8>, Vec<u8>) {
     let mut m = Vec::with_capacity(128 + a.soa.len());
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(&[4 << 3 | 0x04, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
@@ -226,13 +249,14 @@ fn notify_message(id: u16, apex: &[u8], a: &Announce, key: Option<&Key>) -> Vec<
     let len = u16::try_from(a.soa.len()).unwrap_or(0);
     m.extend_from_slice(&len.to_be_bytes());
     m.extend_from_slice(&a.soa);
+    let mut mac = Vec::new();
     if let Some(k) = key {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        tsig::sign_request(&mut m, k, now, 300);
+        mac = tsig::sign_request(&mut m, k, now, 300);
     }
-    m
+    (m, mac)
 }
 
 fn random_id() -> u16 {

@@ -473,13 +473,39 @@ fn receive(sock: &std::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
 
 /// Checks a NOTIFY (RFC 1996 §3.7): opcode 4, AA, the zone's SOA as question and answer,
 /// signed with the key; returns its ID and the serial it announces.
+fn transfer_key() -> enumd::config::Key {
+    enumd::config::Key {
+        name: b"\x03xfr\x00".to_vec(),
+        algorithm: enumd::xfr::tsig::Algorithm::HmacSha256,
+        secret: base64_decode(SECRET),
+    }
+}
+
+/// The answer to a signed NOTIFY: its header with QR set and the counts cleared, signed
+/// with the transfer key as RFC 8945 §5.3 asks, or not.
+fn notify_answer(notify: &[u8], signed: bool) -> Vec<u8> {
+    use enumd::xfr::{message, tsig};
+    let mut answer = notify[..12].to_vec();
+    answer[2] |= 0x80;
+    answer[4..12].copy_from_slice(&[0; 8]);
+    if signed {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let parsed = message::Message::parse(notify).unwrap();
+        let tsig::Verdict::Signed(signer) = tsig::verify(notify, &parsed, &[transfer_key()], now)
+        else {
+            panic!("the NOTIFY is signed");
+        };
+        tsig::sign_response(&mut answer, &signer, 0, now);
+    }
+    answer
+}
+
 fn check_notify(raw: &[u8]) -> (u16, u32) {
     use enumd::xfr::{message, tsig};
-    let key = enumd::config::Key {
-        name: b"\x03xfr\x00".to_vec(),
-        algorithm: tsig::Algorithm::HmacSha256,
-        secret: base64_decode(SECRET),
-    };
+    let key = transfer_key();
     let parsed = message::Message::parse(raw).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -537,10 +563,22 @@ fn notify_goes_out_after_each_version_signed_and_again_until_answered() {
         (id, 100),
         "the same NOTIFY, sent again"
     );
-    let mut answer = again[..12].to_vec();
-    answer[2] |= 0x80; // QR: the response
-    answer[4..12].copy_from_slice(&[0; 8]);
-    target.send_to(&answer, from).unwrap();
+    // An unsigned answer to a signed NOTIFY is not the target's word: ignored, and the NOTIFY
+    // keeps coming.
+    target.send_to(&notify_answer(&again, false), from).unwrap();
+    lab.server.wait_for(
+        "the unsigned answer ignored",
+        Duration::from_secs(10),
+        || !lab.server.logged("NOTIFY answer ignored").is_empty(),
+    );
+    let (third, from) = receive(&target);
+    assert_eq!(
+        check_notify(&third),
+        (id, 100),
+        "sent again after the unsigned answer"
+    );
+    assert!(lab.server.logged("NOTIFY acknowledged").is_empty());
+    target.send_to(&notify_answer(&third, true), from).unwrap();
     lab.server
         .wait_for("the acknowledgement", Duration::from_secs(10), || {
             !lab.server.logged("NOTIFY acknowledged").is_empty()
@@ -550,10 +588,7 @@ fn notify_goes_out_after_each_version_signed_and_again_until_answered() {
     let (next, from) = receive(&target);
     let (_, serial) = check_notify(&next);
     assert_eq!(serial, 101);
-    let mut answer = next[..12].to_vec();
-    answer[2] |= 0x80;
-    answer[4..12].copy_from_slice(&[0; 8]);
-    target.send_to(&answer, from).unwrap();
+    target.send_to(&notify_answer(&next, true), from).unwrap();
     lab.server.wait_for(
         "the second acknowledgement",
         Duration::from_secs(10),
