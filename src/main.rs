@@ -100,18 +100,40 @@ fn check(config: &Config, strict: bool) -> ExitCode {
         println!("no zones configured");
     }
     for zc in &config.zones {
-        match Zone::load(
-            &zc.apex_wire(),
-            &zc.file,
-            strict || zc.strict,
-            zc.max_records,
-        ) {
+        if zc.is_secondary() && !zc.file.exists() {
+            println!(
+                "zone {}: secondary of {}, no stored copy yet ({})",
+                zc.apex,
+                zc.primaries.join(", "),
+                zc.file.display()
+            );
+            continue;
+        }
+        let loaded = if zc.catalog {
+            enumd::zone::catalog::build(&zc.apex_wire(), &zc.catalog_members, 1)
+        } else {
+            Zone::load(
+                &zc.apex_wire(),
+                &zc.file,
+                strict || zc.strict,
+                zc.max_records,
+            )
+        };
+        match loaded {
             Ok(zone) => {
                 for w in &zone.warnings {
                     println!("{w}");
                 }
                 let warnings = zone.warnings.len() + zone.unlisted_warnings;
                 let s = &zone.stats;
+                if zc.catalog {
+                    println!(
+                        "zone {}: ok, a catalog of {} zone(s), built at start",
+                        zc.apex,
+                        zc.catalog_members.len()
+                    );
+                    continue;
+                }
                 println!(
                     "zone {}: ok, serial {}, {} names, {} records, {} numbers, {} warning(s) ({})",
                     zc.apex,
