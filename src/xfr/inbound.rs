@@ -215,6 +215,10 @@ impl Reader {
                 rdata: rr.rdata,
             };
             self.record(rr)?;
+            if matches!(self.mode, Mode::Finished(Received::Current(_))) && !ixfr {
+                // AXFR of a serial we hold: the rest is not read (the connection is closed).
+                return Ok(true);
+            }
         }
         if let Mode::First(soa) = &self.mode {
             // A lone SOA (RFC 1995 §4: IXFR when the client is current).

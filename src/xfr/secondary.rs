@@ -361,7 +361,12 @@ fn refresh_from(
         && !serial_gt(theirs, z.serial)
     {
         if theirs != z.serial {
-            warn!(zone = %s.apex_text, primary = %p.addr, "the primary's serial {theirs} is below ours, {} (RFC 1982): keeping ours", z.serial);
+            // As BIND: not a refresh (the next primary is asked, and the copy expires if none
+            // has the zone), since a primary that went back may have lost its data.
+            return Err(format!(
+                "the primary's serial {theirs} is below ours, {} (RFC 1982): keeping ours",
+                z.serial
+            ));
         }
         return Ok((z.clone(), answer.expire));
     }
