@@ -409,6 +409,10 @@ fn takes_the_zone_by_axfr_then_follows_by_ixfr_on_notify() {
         line.contains("kind=\"AXFR\"") && line.contains("records=304"),
         "{line}"
     );
+    // The copy is written just after it serves, on a thread of its own.
+    server.wait_for("the copy written", Duration::from_secs(20), || {
+        !server.logged("zone file written").is_empty()
+    });
     assert!(
         dir.join("state/e164.arpa.zone").exists(),
         "the copy is kept in state_dir"
