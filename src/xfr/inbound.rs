@@ -220,12 +220,12 @@ impl Reader {
                 return Ok(true);
             }
         }
-        if let Mode::First(soa) = &self.mode {
-            // A lone SOA (RFC 1995 §4: IXFR when the client is current).
-            if ixfr && self.ours.is_some_and(|o| !serial_gt(self.newest, o)) {
-                let _ = soa;
-                self.mode = Mode::Finished(Received::Current(self.newest));
-            }
+        // A lone SOA (RFC 1995 §4: IXFR when the client is current).
+        if matches!(self.mode, Mode::First(_))
+            && ixfr
+            && self.ours.is_some_and(|o| !serial_gt(self.newest, o))
+        {
+            self.mode = Mode::Finished(Received::Current(self.newest));
         }
         if matches!(self.mode, Mode::Finished(_)) {
             if let Some(v) = &self.verifier {
