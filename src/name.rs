@@ -42,6 +42,19 @@ pub fn label_offsets(name: &[u8]) -> Vec<usize> {
     offsets
 }
 
+/// Length of the uncompressed wire name at the start of `bytes` (all of `bytes` when it has
+/// no root label).
+pub fn wire_len(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    while let Some(&len) = bytes.get(pos) {
+        pos += 1 + len as usize;
+        if len == 0 {
+            break;
+        }
+    }
+    pos.min(bytes.len())
+}
+
 /// ASCII lower-casing, the only case folding DNS knows (RFC 4343 §3).
 pub fn to_lowercase(name: &[u8]) -> Vec<u8> {
     name.to_ascii_lowercase()

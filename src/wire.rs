@@ -492,8 +492,8 @@ impl<'o, 'n> Encoder<'o, 'n> {
                 self.name(&rdata[2..]);
             }
             rtype::SOA => {
-                let mname_len = wire_name_len(rdata);
-                let rname_len = wire_name_len(&rdata[mname_len..]);
+                let mname_len = name::wire_len(rdata);
+                let rname_len = name::wire_len(&rdata[mname_len..]);
                 self.name(&rdata[..mname_len]);
                 self.name(&rdata[mname_len..mname_len + rname_len]);
                 self.out.extend_from_slice(&rdata[mname_len + rname_len..]);
@@ -539,16 +539,4 @@ impl<'o, 'n> Encoder<'o, 'n> {
             }
         }
     }
-}
-
-/// Length of the uncompressed wire name at the start of `bytes`.
-fn wire_name_len(bytes: &[u8]) -> usize {
-    let mut pos = 0;
-    while let Some(&len) = bytes.get(pos) {
-        pos += 1 + len as usize;
-        if len == 0 {
-            break;
-        }
-    }
-    pos.min(bytes.len())
 }
