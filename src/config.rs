@@ -195,6 +195,10 @@ pub struct ZoneConfig {
     /// The key NOTIFY messages are signed with (a `[[key]]` name); unsigned when absent.
     #[serde(default)]
     pub notify_key: Option<String>,
+    /// Whether the zone's NS hosts (but the SOA MNAME) are told too, at port 53, as BIND's
+    /// `notify yes`: off, so that only the listed `notify` targets hear from enumd.
+    #[serde(default)]
+    pub notify_ns: bool,
     /// Where a secondary zone is transferred from, `IP[:port]`, tried in order: the zone is
     /// then a copy of theirs (no UPDATE, no reload from a file of its own).
     #[serde(default)]

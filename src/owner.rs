@@ -275,9 +275,7 @@ impl Owner {
                 continue;
             }
             *announced = Some(zone.serial);
-            let soa = zone.soa();
-            let rdata = zone.rdatas(soa).next().unwrap_or_default().to_vec();
-            notifier.announce(i, zone.serial, zone.rrset_info(soa).ttl, rdata);
+            notifier.announce(i, zone);
         }
     }
 

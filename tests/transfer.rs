@@ -471,8 +471,6 @@ fn receive(sock: &std::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
     (buf[..n].to_vec(), from)
 }
 
-/// Checks a NOTIFY (RFC 1996 §3.7): opcode 4, AA, the zone's SOA as question and answer,
-/// signed with the key; returns its ID and the serial it announces.
 fn transfer_key() -> enumd::config::Key {
     enumd::config::Key {
         name: b"\x03xfr\x00".to_vec(),
@@ -503,6 +501,8 @@ fn notify_answer(notify: &[u8], signed: bool) -> Vec<u8> {
     answer
 }
 
+/// Checks a NOTIFY (RFC 1996 §3.7): opcode 4, AA, the zone's SOA as question and answer,
+/// signed with the key; returns its ID and the serial it announces.
 fn check_notify(raw: &[u8]) -> (u16, u32) {
     use enumd::xfr::{message, tsig};
     let key = transfer_key();
@@ -593,6 +593,70 @@ fn notify_goes_out_after_each_version_signed_and_again_until_answered() {
         "the second acknowledgement",
         Duration::from_secs(10),
         || lab.server.logged("NOTIFY acknowledged").len() == 2,
+    );
+}
+
+/// A UDP socket on a loopback address of its own at port 53, where NOTIFY to an NS host goes.
+fn ns_host_socket(taken: &[u8]) -> (std::net::UdpSocket, String) {
+    for last in 100..250u8 {
+        let ip = format!("127.0.{}.{last}", std::process::id() % 200 + 1);
+        if taken.contains(&last) {
+            continue;
+        }
+        if let Ok(s) = std::net::UdpSocket::bind((ip.as_str(), 53)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            return (s, ip);
+        }
+    }
+    panic!("no loopback address with port 53 free (the test binds port 53: run it as root)");
+}
+
+#[test]
+fn notify_ns_tells_each_ns_host_but_the_soa_mname_at_the_zones_addresses() {
+    let (secondary, secondary_ip) = ns_host_socket(&[]);
+    let taken = [secondary_ip.rsplit('.').next().unwrap().parse().unwrap()];
+    let (mname, mname_ip) = ns_host_socket(&taken);
+    // `notify_ns` adds the NS hosts to the listed targets; ns1 (the SOA MNAME) and
+    // ns2.example.net (no address here) are in the zone from the start.
+    let lab = Lab::with(
+        "notify-ns",
+        "\"key:xfr\"",
+        10,
+        "notify_ns = true\nnotify_key = \"xfr\"\n",
+    );
+    // A new NS host with an address in the zone, and an address for ns1 that would reach the
+    // MNAME socket were the MNAME not left out.
+    lab.nsupdate(&format!(
+        "update add e164.arpa. 3600 NS ns3.e164.arpa.\n\
+         update add ns3.e164.arpa. 3600 A {secondary_ip}\n\
+         update add ns1.e164.arpa. 3600 A {mname_ip}"
+    ));
+    let (notify, from) = receive(&secondary);
+    let (_, serial) = check_notify(&notify);
+    assert_eq!(
+        serial, 101,
+        "the version that named ns3, and not the one before"
+    );
+    secondary
+        .send_to(&notify_answer(&notify, true), from)
+        .unwrap();
+    lab.server
+        .wait_for("the acknowledgement", Duration::from_secs(10), || {
+            !lab.server.logged("NOTIFY acknowledged").is_empty()
+        });
+    let acknowledged = lab.server.logged("NOTIFY acknowledged");
+    assert!(
+        acknowledged[0].contains(&format!("{secondary_ip}:53")),
+        "{acknowledged:?}"
+    );
+    // The MNAME's address was in the same version: it would have been sent in the same pass.
+    mname
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(
+        mname.recv_from(&mut buf).is_err(),
+        "no NOTIFY to the SOA MNAME (RFC 1996 §3.3)"
     );
 }
 
