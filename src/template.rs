@@ -83,6 +83,11 @@ pub fn make(aus: &[u8], rdata: &[u8]) -> Option<Vec<u8>> {
 
 /// Writes the RDATA a template stands for at the number `aus`.
 pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
+    expand_noting(template, aus, out, &mut |_| {});
+}
+
+/// [`expand`], telling `hole` where in `out` each copy of `aus` went.
+fn expand_noting(template: &[u8], aus: &[u8], out: &mut Vec<u8>, hole: &mut dyn FnMut(usize)) {
     let Some((fields, rest)) = strings(template) else {
         out.extend_from_slice(template); // not a template after all: never built so
         return;
@@ -97,6 +102,7 @@ pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
         // Whole runs between markers: this runs for every templated record answered or sent.
         for (i, part) in f.split(|&b| b == 0).enumerate() {
             if i > 0 {
+                hole(out.len());
                 out.extend_from_slice(aus);
             }
             out.extend_from_slice(part);
@@ -106,6 +112,53 @@ pub fn expand(template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
         out[at] = u8::try_from(len).unwrap_or(u8::MAX);
     }
     out.extend_from_slice(&template[rest..]);
+}
+
+/// [`expand`] for a stream of records that mostly share a few templates, as a walk of a zone
+/// does: the last few expansions are kept with the places their number goes, so the next
+/// number of the same shape costs one copy and its digits rather than a parse and a copy per
+/// piece. Four, so that a number's second NAPTR (say a `pstn:tel` after its `sip`) does not
+/// push out the template the next number needs.
+#[derive(Default)]
+pub struct Expander {
+    kept: [Expansion; 4],
+    next: usize,
+}
+
+#[derive(Default)]
+struct Expansion {
+    /// The template (where it is stored, and its length) and the number length.
+    key: (usize, usize, usize),
+    bytes: Vec<u8>,
+    holes: Vec<usize>,
+}
+
+impl Expander {
+    /// Writes what `template` stands for at `aus` (as [`expand`] does) to `out`. The template
+    /// must stay where it is while this `Expander` is in use (a zone version's pool does):
+    /// it is recognised by its address.
+    pub fn expand(&mut self, template: &[u8], aus: &[u8], out: &mut Vec<u8>) {
+        let key = (template.as_ptr() as usize, template.len(), aus.len());
+        let e = match self.kept.iter().position(|e| e.key == key) {
+            Some(i) => &self.kept[i],
+            None => {
+                let slot = self.next;
+                self.next = (slot + 1) % self.kept.len();
+                let e = &mut self.kept[slot];
+                e.bytes.clear();
+                e.holes.clear();
+                let holes = &mut e.holes;
+                expand_noting(template, aus, &mut e.bytes, &mut |at| holes.push(at));
+                e.key = key;
+                e
+            }
+        };
+        let start = out.len();
+        out.extend_from_slice(&e.bytes);
+        for &h in &e.holes {
+            out[start + h..start + h + aus.len()].copy_from_slice(aus);
+        }
+    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

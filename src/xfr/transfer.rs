@@ -17,7 +17,7 @@ use crate::config::{AccessList, Config, Key};
 use crate::lookup::Snapshot;
 use crate::name;
 use crate::rdata::rtype;
-use crate::template;
+use crate::template::Expander;
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Signer, Verdict};
 use crate::xfr::update::{rcode, serial_gt};
@@ -248,6 +248,7 @@ pub fn plan(
             ttl,
             &soa,
             None,
+            &mut Expander::default(),
         );
         out[6..8].copy_from_slice(&1u16.to_be_bytes());
         head.finish(&mut out);
@@ -370,7 +371,8 @@ impl Head {
 }
 
 /// Appends one record of class IN, its owner compressed; `rdata` a number template expanded
-/// in place when `number` is given.
+/// in place (by `expander`) when `number` is given.
+#[allow(clippy::too_many_arguments)]
 fn push_rr(
     message: &mut Vec<u8>,
     c: &mut Compression,
@@ -379,6 +381,7 @@ fn push_rr(
     ttl: u32,
     rdata: &[u8],
     number: Option<&[u8]>,
+    expander: &mut Expander,
 ) {
     c.write(message, owner);
     let mut fixed = [0u8; 10];
@@ -388,7 +391,7 @@ fn push_rr(
     let at = message.len() + 8;
     message.extend_from_slice(&fixed);
     match number {
-        Some(aus) => template::expand(rdata, aus, message),
+        Some(aus) => expander.expand(rdata, aus, message),
         None => message.extend_from_slice(rdata),
     }
     // RDATA is at most 65,535 octets (a template expands to what its number's RDATA was).
@@ -415,6 +418,7 @@ impl Stream {
             signer: self.signer.as_ref(),
             prior_mac: None,
             message: None,
+            expander: Expander::default(),
             messages: 0,
             records: 0,
             gone: false,
@@ -456,6 +460,8 @@ struct Out<'a> {
     signer: Option<&'a Signer>,
     prior_mac: Option<Vec<u8>>,
     message: Option<(Vec<u8>, Compression)>,
+    /// The last template's expansion, for the next number that shares it.
+    expander: Expander,
     messages: usize,
     records: usize,
     gone: bool,
@@ -485,7 +491,16 @@ impl Out<'_> {
             } else {
                 MESSAGE_TARGET
             };
-            push_rr(message, compression, owner, t, ttl, rdata, number);
+            push_rr(
+                message,
+                compression,
+                owner,
+                t,
+                ttl,
+                rdata,
+                number,
+                &mut self.expander,
+            );
             if message.len() <= limit {
                 message[6..8].copy_from_slice(&(records + 1).to_be_bytes());
                 self.records += 1;
@@ -525,16 +540,17 @@ impl Out<'_> {
 }
 
 /// Name compression against the previous owner of the message: records stream in name order,
-/// so neighbours share all but their first labels. For each label of the last name written,
-/// the offset its suffix can be pointed at ([`FAR`] past 16,383). Fixed arrays: this runs once
-/// a record, and a name has at most 127 labels.
+/// so neighbours share all but their first labels. Indexed by suffix length: for each label
+/// boundary of the last name written, the offset its suffix can be pointed at ([`FAR`] past
+/// 16,383, and at every length that is not a boundary). A name shares its tail with the last
+/// one byte for byte, so only its own new front labels are parsed and recorded: in a walk of
+/// numbers, one label a record rather than all fifteen.
 struct Compression {
-    last: [u8; 255],
+    /// The last name written, right-aligned: its shared tail never needs copying again.
+    last: [u8; 256],
     last_len: usize,
-    /// Where each label of `last` starts, and how many it has.
-    last_starts: [u8; 128],
-    last_labels: usize,
-    offsets: [u16; 128],
+    /// `at_suffix[k]`: where the last name's final `k` octets were written (or point to).
+    at_suffix: [u16; 256],
 }
 
 /// An offset no pointer reaches.
@@ -543,91 +559,82 @@ const FAR: u16 = u16::MAX;
 impl Default for Compression {
     fn default() -> Self {
         Self {
-            last: [0; 255],
+            last: [0; 256],
             last_len: 0,
-            last_starts: [0; 128],
-            last_labels: 0,
-            offsets: [FAR; 128],
+            at_suffix: [FAR; 256],
         }
     }
 }
 
 impl Compression {
-    /// Writes `owner` (lower-cased wire form) at the end of `message`.
+    /// Writes `owner` (lower-cased wire form, at most 255 octets) at the end of `message`.
     fn write(&mut self, message: &mut Vec<u8>, owner: &[u8]) {
-        // The same owner again (a name's second record): a pointer to where it was written.
-        if owner == &self.last[..self.last_len] && self.offsets[0] != FAR {
-            message.extend_from_slice(&(0xc000 | self.offsets[0]).to_be_bytes());
-            return;
-        }
-        let mut starts = [0u8; 128];
-        let n = label_starts(owner, &mut starts);
-        let (last, m) = (&self.last, self.last_labels);
-        // Labels shared at the end: the suffix from label n - common on. Compared by hand:
-        // mostly one digit each, where a call to memcmp costs more than the comparison.
-        let mut common = 0;
-        while common < n.min(m) {
-            let a = label(owner, starts[n - 1 - common]);
-            let b = label(last, self.last_starts[m - 1 - common]);
-            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x != y) {
+        let len = owner.len().min(255);
+        let owner = &owner[..len];
+        let shared = common_tail(owner, &self.last[256 - self.last_len..]);
+        // Walk the front labels up to the first boundary inside the shared tail whose suffix
+        // can be pointed at; everything before it is written out.
+        let mut at = 0;
+        let mut target = None;
+        while let Some(&label) = owner.get(at) {
+            if label == 0 {
                 break;
             }
-            common += 1;
+            let suffix = len - at;
+            if suffix <= shared && self.at_suffix[suffix] != FAR {
+                target = Some(self.at_suffix[suffix]);
+                break;
+            }
+            at += 1 + usize::from(label);
         }
-        // The longest shared suffix that can be pointed at.
-        let target = (n - common..n)
-            .map(|j| (j, self.offsets[j + m - n]))
-            .find(|&(_, o)| o != FAR);
-        let literal = target.map_or(n, |(j, _)| j);
-        let mut offsets = [FAR; 128];
+        let at = at.min(len);
         let base = message.len();
-        for (i, &s) in starts[..literal].iter().enumerate() {
-            offsets[i] = u16::try_from(base + usize::from(s))
+        message.extend_from_slice(&owner[..at]);
+        match target {
+            Some(offset) => message.extend_from_slice(&(0xc000 | offset).to_be_bytes()),
+            None => message.push(0),
+        }
+        // The labels written out: their suffixes, and nothing between them.
+        let mut p = 0;
+        while p < at {
+            let label = usize::from(owner[p]);
+            self.at_suffix[len - p] = u16::try_from(base + p)
                 .ok()
                 .filter(|&o| o < 0x4000)
                 .unwrap_or(FAR);
-        }
-        // The labels written out are the front of the name, in one piece.
-        let front = starts
-            .get(literal)
-            .filter(|_| literal < n)
-            .map_or(owner.len() - 1, |&s| usize::from(s));
-        message.extend_from_slice(&owner[..front]);
-        match target {
-            Some((j, o)) => {
-                message.extend_from_slice(&(0xc000 | o).to_be_bytes());
-                offsets[j..n].copy_from_slice(&self.offsets[j + m - n..m]);
+            for k in 1..=label.min(len - p - 1) {
+                self.at_suffix[len - p - k] = FAR;
             }
-            None => message.push(0),
+            p += 1 + label;
         }
-        self.last[..owner.len()].copy_from_slice(owner);
-        self.last_len = owner.len();
-        self.last_starts = starts;
-        self.last_labels = n;
-        self.offsets = offsets;
+        if target.is_none() {
+            self.at_suffix[1] = FAR; // the root alone is never pointed at
+        }
+        self.last[256 - len..256 - len + (len - shared.min(len))]
+            .copy_from_slice(&owner[..len - shared.min(len)]);
+        self.last_len = len;
     }
 }
 
-/// Where each label of a wire name starts (the root label not counted), into `out`; how many.
-fn label_starts(name: &[u8], out: &mut [u8; 128]) -> usize {
+/// How many final octets `a` and `b` share, eight at a time.
+fn common_tail(a: &[u8], b: &[u8]) -> usize {
+    let max = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - max..], &b[b.len() - max..]);
     let mut n = 0;
-    let mut at = 0;
-    while let Some(&len) = name.get(at) {
-        if len == 0 || n == out.len() {
-            break;
+    while n + 8 <= max {
+        let x = u64::from_le_bytes(a[max - n - 8..max - n].try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(b[max - n - 8..max - n].try_into().unwrap_or_default());
+        if x != y {
+            // The highest differing octet, counted from the end.
+            #[allow(clippy::cast_possible_truncation)]
+            return n + ((x ^ y).leading_zeros() / 8) as usize;
         }
-        // A wire name is at most 255 octets, so every label starts below 255.
-        out[n] = u8::try_from(at).unwrap_or(u8::MAX);
+        n += 8;
+    }
+    while n < max && a[max - 1 - n] == b[max - 1 - n] {
         n += 1;
-        at += 1 + usize::from(len);
     }
     n
-}
-
-/// The label at `start`, its length octet included.
-fn label(name: &[u8], start: u8) -> &[u8] {
-    let start = usize::from(start);
-    &name[start..start + 1 + usize::from(name[start])]
 }
 
 #[cfg(test)]
@@ -688,6 +695,45 @@ mod tests {
         assert_eq!(b - a, 4);
         assert_eq!(small.len() - b, 4, "the apex at 12 is still in reach");
         assert_eq!(read(&small, b), wire("2.4.4.e164.arpa."));
+    }
+
+    proptest::proptest! {
+        /// Any sequence of names, including labels whose octets look like length octets
+        /// (so that a shared tail starts inside a label), reads back as written.
+        #[test]
+        fn any_names_read_back(
+            names in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![&b"1"[..], b"2", b"\x011", b"a\x01", b"e164", b"arpa"]),
+                    0..6,
+                ),
+                1..40,
+            ),
+            pad in 0usize..0x4100,
+        ) {
+            let mut msg = vec![0; 12 + pad];
+            let mut c = Compression::default();
+            let mut at = Vec::new();
+            let wires: Vec<Vec<u8>> = names
+                .iter()
+                .map(|labels| {
+                    let mut w = Vec::new();
+                    for l in labels {
+                        w.push(u8::try_from(l.len()).unwrap());
+                        w.extend_from_slice(l);
+                    }
+                    w.push(0);
+                    w
+                })
+                .collect();
+            for w in &wires {
+                at.push(msg.len());
+                c.write(&mut msg, w);
+            }
+            for (w, &a) in wires.iter().zip(&at) {
+                proptest::prop_assert_eq!(&read(&msg, a), w);
+            }
+        }
     }
 
     fn entry(from: u32, to: u32) -> Entry {

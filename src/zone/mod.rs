@@ -543,10 +543,11 @@ impl Zone {
     /// collected first, so a walk of ten million numbers costs a few buffers, not a copy.
     pub fn for_each_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8])) {
         let mut expanded = Vec::new();
+        let mut expander = template::Expander::default();
         self.for_each_stored_record(|owner, rtype, ttl, rdata, number| match number {
             Some(aus) => {
                 expanded.clear();
-                template::expand(rdata, aus, &mut expanded);
+                expander.expand(rdata, aus, &mut expanded);
                 f(owner, rtype, ttl, &expanded);
             }
             None => f(owner, rtype, ttl, rdata),
@@ -557,52 +558,66 @@ impl Zone {
     /// to expand it with ([`template::expand`]), for a caller that writes it straight into a
     /// message rather than copy it twice.
     pub fn for_each_stored_record(&self, mut f: impl FnMut(&[u8], u16, u32, &[u8], Option<&[u8]>)) {
-        let mut aus_buf = [0; 128];
-        self.for_each_name(|owner, node| {
-            // Where the owner's number starts in `aus_buf`, worked out at its first templated
-            // record (most names hold one; other names none).
-            let mut number: Option<Option<usize>> = None;
-            // A master file starts with the SOA (RFC 1035 §5.2 asks for it at the top).
-            for soa_pass in [true, false] {
-                for r in self.rrsets_at(node) {
-                    let set = self.rrset_info(r);
-                    if (set.rtype == rtype::SOA) != soa_pass {
-                        continue;
-                    }
-                    for (rdata, templated) in self.rdata_entries(r) {
-                        let start = if templated {
-                            *number.get_or_insert_with(|| {
-                                template::owner_aus(owner, &mut aus_buf).map(|a| 128 - a.len())
-                            })
-                        } else {
-                            None
-                        };
-                        let aus = start.map(|s| &aus_buf[s..]);
-                        f(owner, set.rtype, set.ttl, rdata, aus);
-                    }
+        let mut first = true;
+        self.for_each_name(|owner, node, number| {
+            let mut emit = |r: RRsetRef<'_>| {
+                let set = self.rrset_info(r);
+                for (rdata, templated) in self.rdata_entries(r) {
+                    f(
+                        owner,
+                        set.rtype,
+                        set.ttl,
+                        rdata,
+                        number.filter(|_| templated),
+                    );
                 }
+            };
+            if std::mem::take(&mut first) {
+                // The apex: a master file starts with the SOA (RFC 1035 §5.2 asks for it at
+                // the top). No other name holds one.
+                let is_soa = |r: &RRsetRef<'_>| self.rrset_info(*r).rtype == rtype::SOA;
+                self.rrsets_at(node).filter(is_soa).for_each(&mut emit);
+                self.rrsets_at(node)
+                    .filter(|r| !is_soa(r))
+                    .for_each(&mut emit);
+                return;
             }
+            self.rrsets_at(node).for_each(emit);
         });
     }
 
-    /// Calls `f` with each name that holds data (wire form) and its place: the apex first,
-    /// then the trie depth first in key order, then the side table sorted.
-    pub fn for_each_name(&self, mut f: impl FnMut(&[u8], NodeRef<'_>)) {
-        /// `name[at..]` is node `i`'s wire name: its digit labels are written right to left in
-        /// front of the apex, two octets each, so a step down costs two stores, not a rebuild.
+    /// Calls `f` with each name that holds data (wire form), its place, and its number (its
+    /// AUS, `+44123` for `3.2.1.4.4.e164.arpa.`; none for a name that is not all digits up to
+    /// the first label that is not one): the apex first, then the trie depth first in key
+    /// order, then the side table sorted.
+    pub fn for_each_name(&self, mut f: impl FnMut(&[u8], NodeRef<'_>, Option<&[u8]>)) {
+        /// What the walk calls: a name, its place and its number.
+        type NameVisitor<'f> = dyn FnMut(&[u8], NodeRef<'_>, Option<&[u8]>) + 'f;
+        /// The path so far, built as the walk goes down so that no name is parsed again:
+        /// `name[at..]` is node `i`'s wire name, its digit labels written right to left in
+        /// front of the apex (a step down costs two stores, not a rebuild), and `aus[..len]`
+        /// its number, `+` then digits appended left to right (`len` 0 in a zone whose names
+        /// have no number, 1 for a name that has none of its own).
+        struct Path {
+            name: [u8; 2 * MAX_TRIE_DEPTH + 255],
+            aus: [u8; 128],
+        }
         fn walk(
             chunk: &Chunk,
             i: u32,
-            name: &mut [u8; 2 * MAX_TRIE_DEPTH + 255],
+            path: &mut Path,
             at: usize,
-            f: &mut dyn FnMut(&[u8], NodeRef<'_>),
+            aus_len: usize,
+            f: &mut NameVisitor<'_>,
         ) {
             let n = chunk.nodes[i as usize];
             if n.bits & LINK_BIT != 0 {
-                return walk(&chunk.links[n.data as usize], 0, name, at, f);
+                return walk(&chunk.links[n.data as usize], 0, path, at, aus_len, f);
             }
             if n.data != NONE {
-                f(&name[at..], NodeRef::Trie(chunk, i));
+                // A number has at least one digit after its `+`.
+                let number = (aus_len > 1).then(|| &path.aus[..aus_len]);
+                f(&path.name[at..], NodeRef::Trie(chunk, i), number);
             }
             let mut children = n.bits & CHILD_MASK;
             let mut k = 0;
@@ -611,16 +626,42 @@ impl Zone {
                 #[allow(clippy::cast_possible_truncation)]
                 let nib = children.trailing_zeros() as u8;
                 children &= children - 1;
-                name[at - 2] = 1;
-                name[at - 1] = if nib == 10 { b'*' } else { b'0' + nib };
-                walk(chunk, n.children + k, name, at - 2, f);
+                let digit = if nib == 10 { b'*' } else { b'0' + nib };
+                path.name[at - 2] = 1;
+                path.name[at - 1] = digit;
+                // As `template::owner_aus` reads a name: its digits up to the first label that
+                // is not one, so a `*` starts a number afresh for the names below it.
+                let below = if nib == 10 {
+                    1
+                } else if aus_len == 0 || aus_len == path.aus.len() {
+                    0
+                } else {
+                    path.aus[aus_len] = digit;
+                    aus_len + 1
+                };
+                walk(chunk, n.children + k, path, at - 2, below, f);
                 k += 1;
             }
         }
-        let mut name = [0u8; 2 * MAX_TRIE_DEPTH + 255];
-        let at = name.len() - self.apex.len();
-        name[at..].copy_from_slice(&self.apex);
-        walk(&self.root, 0, &mut name, at, &mut f);
+        let mut path = Path {
+            name: [0; 2 * MAX_TRIE_DEPTH + 255],
+            aus: [b'+'; 128],
+        };
+        let at = path.name.len() - self.apex.len();
+        path.name[at..].copy_from_slice(&self.apex);
+        // The apex's own digits start every number below it (`+44` under 4.4.e164.arpa.), if
+        // its names have numbers at all: those of a digit child say.
+        let mut child = vec![1, b'0'];
+        child.extend_from_slice(&self.apex);
+        let mut buf = [0; 128];
+        let aus_len = match template::owner_aus(&child, &mut buf) {
+            Some(aus) => {
+                path.aus[..aus.len() - 1].copy_from_slice(&aus[..aus.len() - 1]);
+                aus.len() - 1
+            }
+            None => 0,
+        };
+        walk(&self.root, 0, &mut path, at, aus_len, &mut f);
         let mut side: Vec<(&[u8], u32)> = self
             .side
             .names
@@ -630,7 +671,8 @@ impl Zone {
             .collect();
         side.sort_unstable();
         for (name, d) in side {
-            f(name, NodeRef::Side(d));
+            let number = template::owner_aus(name, &mut buf);
+            f(name, NodeRef::Side(d), number);
         }
     }
 
@@ -2259,6 +2301,68 @@ mod tests {
         // Interning finds each again.
         assert_eq!(b.intern(&long, false), Some(offs[0]));
         assert_eq!(b.intern(&edge, false), Some(offs[1]));
+    }
+
+    /// NAPTR RDATA whose regexp names `number`.
+    fn naptr_for(number: &str) -> Vec<u8> {
+        let regexp = format!("!^.*$!sip:{number}@example.net!");
+        let mut r = vec![0, 10, 0, 100, 1, b'u', 7];
+        r.extend_from_slice(b"E2U+sip");
+        r.push(u8::try_from(regexp.len()).unwrap());
+        r.extend_from_slice(regexp.as_bytes());
+        r.push(0);
+        r
+    }
+
+    #[test]
+    fn a_walk_gives_each_name_the_number_its_owner_spells() {
+        // Numbers in the trie, below a `*` label (whose names start a number afresh), at a
+        // cut, and names of the side table.
+        let owners = [
+            "@", "3.2.1", "4.3.2.1", "1.*.5", "2.1.*.5", "*.9", "6.5", "x.3", "7.x.8",
+        ];
+        let mut b = ZoneBuilder::new(&apex(), false);
+        add(&mut b, "@", rtype::SOA, &soa(), 1);
+        let mut buf = [0; 128];
+        let mut added = Vec::new();
+        for (line, o) in (2..).zip(owners) {
+            let owner = name::parse(o.as_bytes(), &apex()).unwrap();
+            let number = template::owner_aus(&owner, &mut buf).map_or_else(
+                || "+0".to_string(),
+                |a| String::from_utf8(a.to_vec()).unwrap(),
+            );
+            let rdata = naptr_for(&number);
+            add(&mut b, o, rtype::NAPTR, &rdata, line);
+            added.push((owner, rdata));
+        }
+        let whole = Pos {
+            file: Arc::from(Path::new("t.zone")),
+            line: 0,
+        };
+        let (zone, report) = b.finish(&whole, false);
+        let zone = zone.unwrap_or_else(|| panic!("{:?}", report.listed));
+        let mut seen = 0;
+        zone.for_each_name(|owner, _, number| {
+            let spelled = template::owner_aus(owner, &mut buf).map(<[u8]>::to_vec);
+            assert_eq!(
+                number.map(<[u8]>::to_vec),
+                spelled,
+                "{}",
+                name::to_text(owner)
+            );
+            seen += 1;
+        });
+        assert_eq!(seen, owners.len());
+        // Every record comes back as added, templates expanded with the walk's numbers.
+        let mut back: Vec<(Vec<u8>, Vec<u8>)> = zone
+            .records()
+            .into_iter()
+            .filter(|r| r.rtype == rtype::NAPTR)
+            .map(|r| (r.owner, r.rdata))
+            .collect();
+        back.sort();
+        added.sort();
+        assert_eq!(back, added);
     }
 
     #[test]
