@@ -75,7 +75,11 @@ pub fn is_at_or_below(name: &[u8], apex: &[u8]) -> bool {
         return false;
     }
     // The match must begin on a label boundary.
-    start == 0 || label_offsets(name).contains(&start)
+    let mut at = 0;
+    while at < start {
+        at += 1 + usize::from(name[at]);
+    }
+    at == start
 }
 
 /// Presentation form with a trailing dot, escaping what needs it (RFC 4343 §2.1).

@@ -148,8 +148,16 @@ impl Message {
 const MAX_POINTERS: usize = 64;
 
 /// The name at `at`, uncompressed, and where the bytes after it start.
-pub fn read_name(msg: &[u8], mut at: usize) -> Result<(Vec<u8>, usize), Malformed> {
+pub fn read_name(msg: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malformed> {
     let mut out = Vec::with_capacity(32);
+    let next = read_name_into(msg, at, &mut out)?;
+    Ok((out, next))
+}
+
+/// [`read_name`], appending the name to `out` (a record's RDATA, say, which then costs no
+/// allocation of its own).
+fn read_name_into(msg: &[u8], mut at: usize, out: &mut Vec<u8>) -> Result<usize, Malformed> {
+    let begin = out.len();
     let mut end = None;
     let mut jumps = 0;
     loop {
@@ -164,7 +172,7 @@ pub fn read_name(msg: &[u8], mut at: usize) -> Result<(Vec<u8>, usize), Malforme
                     .get(at..at + 1 + usize::from(len))
                     .ok_or(Malformed("label cut short"))?;
                 out.extend_from_slice(label);
-                if out.len() > 254 {
+                if out.len() - begin > 254 {
                     return Err(Malformed("name longer than 255 octets"));
                 }
                 at += 1 + usize::from(len);
@@ -181,7 +189,7 @@ pub fn read_name(msg: &[u8], mut at: usize) -> Result<(Vec<u8>, usize), Malforme
             _ => return Err(Malformed("unknown label type")),
         }
     }
-    Ok((out, end.unwrap_or(at + 1)))
+    Ok(end.unwrap_or(at + 1))
 }
 
 fn read_rr(msg: &[u8], at: usize) -> Result<(Rr, usize), Malformed> {
@@ -249,11 +257,10 @@ fn decompress_rdata(msg: &[u8], start: usize, raw: &[u8], t: u16) -> Result<Vec<
     out.extend_from_slice(raw.get(..lead).ok_or(Malformed("RDATA cut short"))?);
     let mut at = start + lead;
     for _ in 0..names {
-        let (n, next) = read_name(msg, at)?;
+        let next = read_name_into(msg, at, &mut out)?;
         if next > end {
             return Err(Malformed("a name runs past its RDATA"));
         }
-        out.extend_from_slice(&n);
         at = next;
     }
     // What follows the names is fixed by the type: nothing but SOA's 20 octets of numbers.

@@ -741,6 +741,32 @@ fn trie_key(relative: &[&[u8]]) -> Option<TrieKey> {
     Some(key)
 }
 
+/// [`trie_key`] of `owner`, a name at or below an apex of `apex_len` octets, read straight from
+/// its wire form: a load asks this of every record.
+fn owner_trie_key(owner: &[u8], apex_len: usize) -> Option<TrieKey> {
+    let end = owner.len().checked_sub(apex_len)?;
+    // Most specific first, as the owner spells them; the key wants the apex's end first.
+    let mut nibbles = [0u8; MAX_TRIE_DEPTH];
+    let mut n = 0;
+    let mut at = 0;
+    while at < end {
+        let len = usize::from(owner[at]);
+        let nibble = match owner.get(at + 1..at + 1 + len)? {
+            [c @ b'0'..=b'9'] => c - b'0' + 1,
+            [b'*'] => 11,
+            _ => return None,
+        };
+        *nibbles.get_mut(n)? = nibble;
+        n += 1;
+        at += 1 + len;
+    }
+    let mut key: TrieKey = 0;
+    for (depth, &nibble) in nibbles[..n].iter().rev().enumerate() {
+        key |= TrieKey::from(nibble) << (124 - 4 * depth);
+    }
+    Some(key)
+}
+
 fn nibble_at(key: TrieKey, depth: usize) -> u8 {
     ((key >> (124 - 4 * depth)) & 0xf) as u8
 }
@@ -823,12 +849,23 @@ pub struct ZoneBuilder {
     /// Records that were not one line's own: duplicates merged, and records whose TTL differs
     /// from their RRset's. A zone with any cannot be reloaded block by block.
     irregular: usize,
-    /// NAPTR templates (and number lengths) that passed every ENUM check.
-    clean_shapes: HashTable<(Vec<u8>, usize)>,
+    /// NAPTR shapes checked already, with what the checks found, and their bytes.
+    shapes: HashTable<Shape>,
+    shape_bytes: usize,
 }
 
-/// Most templates remembered as clean: a zone of many shapes checks the rest record by record.
-const MAX_CLEAN_SHAPES: usize = 4096;
+/// A NAPTR template and the length of the number it was made at, and what the ENUM checks
+/// found in it: nothing (most records), or findings whose reasons have the number taken out
+/// (a NUL where it stood), to be put back for the next number of the same shape.
+struct Shape {
+    template: Vec<u8>,
+    number_len: usize,
+    findings: Vec<Finding>,
+}
+
+/// Most bytes of shapes remembered, some 50,000 (a shape per routing number of a portability
+/// zone, say): a zone of more checks the rest record by record.
+const MAX_SHAPE_BYTES: usize = 4 << 20;
 
 impl ZoneBuilder {
     pub fn new(apex: &[u8], strict: bool) -> Self {
@@ -853,7 +890,8 @@ impl ZoneBuilder {
             cnames: Vec::new(),
             chunk_nodes: CHUNK_NODES,
             irregular: 0,
-            clean_shapes: HashTable::new(),
+            shapes: HashTable::new(),
+            shape_bytes: 0,
         }
     }
 
@@ -973,7 +1011,7 @@ impl ZoneBuilder {
             _ => None,
         };
         if r.rtype == rtype::NAPTR {
-            let shape = template.as_deref().zip(owner_aus.map(<[u8]>::len));
+            let shape = template.as_deref().zip(owner_aus);
             self.validate_naptr(r, shape);
         }
         if r.rdata.len() > 65_535 {
@@ -1006,44 +1044,60 @@ impl ZoneBuilder {
             rtype: r.rtype,
             file: pos.file,
         };
-        let all: Vec<&[u8]> = name::labels(r.owner).collect();
-        let relative: Vec<&[u8]> = all[..all.len() - self.apex_labels]
-            .iter()
-            .rev()
-            .copied()
-            .collect();
-        match trie_key(&relative) {
+        match owner_trie_key(r.owner, self.apex.len()) {
             Some(key) => self.trie_records.push((pack(key), pending)),
             None => self.side_records.push((r.owner.into(), pending)),
         }
     }
 
     /// The ENUM checks of one NAPTR (see [`validate`]). A record whose template (`shape`: its
-    /// RDATA with the owner's number taken out, and that number's length) already passed every
-    /// check for another number passes them again, so it is not checked: in a zone of millions
-    /// of numbers a few shapes repeat, and checking each record took half of a load's time.
-    fn validate_naptr(&mut self, r: &Record<'_>, shape: Option<(&[u8], usize)>) {
-        let known = shape.is_some_and(|(t, len)| {
-            let hash = self.hasher.hash_one((t, len));
-            self.clean_shapes
-                .find(hash, |(k, l)| k.as_slice() == t && *l == len)
-                .is_some()
-        });
-        if !known {
+    /// RDATA with the owner's number `aus` taken out) was checked already for another number
+    /// of the same length gets what that one got, its number put back in the reasons: in a
+    /// zone of millions of numbers a few shapes repeat, and checking each record took half of
+    /// a load's time.
+    fn validate_naptr(&mut self, r: &Record<'_>, shape: Option<(&[u8], &[u8])>) {
+        let hash = shape.map(|(t, aus)| self.hasher.hash_one((t, aus.len())));
+        if let (Some((t, aus)), Some(hash)) = (shape, hash)
+            && let Some(known) = self
+                .shapes
+                .find(hash, |k| k.template == t && k.number_len == aus.len())
+        {
+            for finding in &known.findings {
+                self.report
+                    .push_shaped_finding(r.pos.clone(), r.owner, r.rdata, finding, aus);
+            }
+        } else {
             let findings = validate::check_naptr(r.owner, r.rdata, &mut self.regex_cache);
             for finding in &findings {
                 self.report
                     .push_finding(r.pos.clone(), r.owner, r.rdata, finding);
             }
-            if let Some((t, len)) = shape.filter(|_| findings.is_empty())
-                && self.clean_shapes.len() < MAX_CLEAN_SHAPES
+            if let (Some((t, aus)), Some(hash)) = (shape, hash)
+                && self.shape_bytes < MAX_SHAPE_BYTES
             {
+                let number = String::from_utf8_lossy(aus);
+                let findings: Vec<Finding> = findings
+                    .into_iter()
+                    .map(|f| Finding {
+                        reason: f.reason.replace(&*number, "\0"),
+                        ..f
+                    })
+                    .collect();
+                self.shape_bytes += t.len()
+                    + size_of::<Shape>()
+                    + findings
+                        .iter()
+                        .map(|f| size_of::<Finding>() + f.reason.len())
+                        .sum::<usize>();
+                let shape = Shape {
+                    template: t.to_vec(),
+                    number_len: aus.len(),
+                    findings,
+                };
                 let hasher = &self.hasher;
-                let hash = hasher.hash_one((t, len));
-                self.clean_shapes
-                    .insert_unique(hash, (t.to_vec(), len), |(k, l)| {
-                        hasher.hash_one((k.as_slice(), *l))
-                    });
+                self.shapes.insert_unique(hash, shape, |k| {
+                    hasher.hash_one((k.template.as_slice(), k.number_len))
+                });
             }
         }
         if let Some(rule) = ChainRule::of(r.owner, r.rdata, &self.apex) {
@@ -1758,6 +1812,28 @@ impl Report {
         }
     }
 
+    /// [`Self::push_finding`] of a finding remembered from another number of the same
+    /// shape: its reason is written, with `aus` where that number stood, only when listed.
+    fn push_shaped_finding(
+        &mut self,
+        pos: Pos,
+        owner: &[u8],
+        rdata: &[u8],
+        f: &Finding,
+        aus: &[u8],
+    ) {
+        let warning = f.severity == Severity::Warning || self.mirror;
+        if self.will_list(warning) {
+            let f = Finding {
+                reason: f.reason.replace('\0', &String::from_utf8_lossy(aus)),
+                ..f.clone()
+            };
+            let mut e = finding_at(pos, owner, rdata, &f);
+            e.warning = warning;
+            self.push(e);
+        }
+    }
+
     /// Whether a problem of this kind will be listed: then the caller writes its message and
     /// pushes it; if not, it is counted here and its message never written.
     fn will_list(&mut self, warning: bool) -> bool {
@@ -2366,6 +2442,58 @@ mod tests {
     }
 
     #[test]
+    fn a_shape_checked_once_reports_each_number_s_own_findings() {
+        // Both records have one template; the second is not checked again, yet its warning
+        // names its own number and its own line.
+        let mut b = ZoneBuilder::new(&apex(), false);
+        add(&mut b, "@", rtype::SOA, &soa(), 1);
+        for (line, (owner, number)) in [("3.2.1", "+44123"), ("9.8.7", "+44789")]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = vec![0, 10, 0, 100, 1, b'u', 12];
+            r.extend_from_slice(b"E2U+pstn:tel");
+            let regexp = format!("!^.*$!tel:{number};npdi;rn=+4410!");
+            r.push(u8::try_from(regexp.len()).unwrap());
+            r.extend_from_slice(regexp.as_bytes());
+            r.push(0);
+            add(
+                &mut b,
+                owner,
+                rtype::NAPTR,
+                &r,
+                u32::try_from(line).unwrap() + 2,
+            );
+        }
+        assert_eq!(b.shapes.len(), 1, "one shape, checked once");
+        let whole = Pos {
+            file: Arc::from(Path::new("t.zone")),
+            line: 0,
+        };
+        let (zone, report) = b.finish(&whole, false);
+        assert!(zone.is_some());
+        let listed: Vec<String> = report.listed.iter().map(ToString::to_string).collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(
+            listed[0].starts_with("t.zone:2: warning: 3.2.1.4.4.e164.arpa."),
+            "{listed:?}"
+        );
+        assert!(
+            listed[0].contains("own number +44123 without ;enumdi"),
+            "{listed:?}"
+        );
+        assert!(
+            listed[1].starts_with("t.zone:3: warning: 9.8.7.4.4.e164.arpa."),
+            "{listed:?}"
+        );
+        assert!(
+            listed[1].contains("own number +44789 without ;enumdi"),
+            "{listed:?}"
+        );
+        assert!(!listed[1].contains("+44123"), "{listed:?}");
+    }
+
+    #[test]
     fn node_stays_small() {
         assert_eq!(size_of::<Node>(), 12);
         assert_eq!(size_of::<RRset>(), 12);
@@ -2381,5 +2509,28 @@ mod tests {
         assert!(k(&["1", "9"]) < k(&["1", "*"]));
         assert!(k(&["1", "*"]) < k(&["2"]));
         assert!(trie_key(&[b"ns1"]).is_none());
+    }
+
+    #[test]
+    fn an_owner_s_key_is_its_labels_key() {
+        let apex = apex();
+        let deep = vec!["1"; MAX_TRIE_DEPTH + 1].join(".");
+        let edge = vec!["2"; MAX_TRIE_DEPTH].join(".");
+        for text in [
+            "@", "1", "3.2.1", "*.9", "1.*.5", "ns1", "x.3", "3.x", &deep, &edge,
+        ] {
+            let owner = name::parse(text.as_bytes(), &apex).unwrap();
+            let all: Vec<&[u8]> = name::labels(&owner).collect();
+            let relative: Vec<&[u8]> = all[..all.len() - name::label_count(&apex)]
+                .iter()
+                .rev()
+                .copied()
+                .collect();
+            assert_eq!(
+                owner_trie_key(&owner, apex.len()),
+                trie_key(&relative),
+                "{text}"
+            );
+        }
     }
 }
