@@ -706,3 +706,72 @@ fn edns_expire_is_asked_for_answered_and_bounds_the_copy() {
         "expired by the primary's EXPIRE, not the SOA's 600 s"
     );
 }
+
+/// A small zone `lab.example.` at `serial`: SOA, NS and an address.
+fn lab_zone(serial: u32) -> Vec<Vec<u8>> {
+    let mut d = wire("ns.lab.example.");
+    d.extend_from_slice(&wire("hostmaster.lab.example."));
+    for v in [serial, 3600, 1, 600, 60] {
+        d.extend_from_slice(&v.to_be_bytes());
+    }
+    vec![
+        rr("lab.example.", SOA, 3600, &d),
+        rr("lab.example.", 2, 3600, &wire("ns.lab.example.")),
+        rr(
+            "ns.lab.example.",
+            1,
+            3600,
+            &[192, 0, 2, u8::try_from(serial).unwrap()],
+        ),
+    ]
+}
+
+#[test]
+fn a_silent_primary_holds_up_only_its_own_zone() {
+    // e164.arpa.'s primary answers nothing: each refresh of it waits out its SOA query
+    // (3 tries of 2 s). lab.example.'s, listed after it, answers at once.
+    let silent = Primary::start(Script {
+        silent: true,
+        zone: zone(10, (3600, 1, 600), 0..1),
+        ..Script::default()
+    });
+    let live = Primary::start(Script {
+        serial: 1,
+        zone: lab_zone(1),
+        per_message: 10,
+        sign_every: 1,
+        ..Script::default()
+    });
+    let dir = common::temp_dir("secondary-two");
+    let config = secondary_config(&dir, silent.addr);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[[zone]]\napex = \"lab.example.\"\nprimaries = [\"{}\"]\nprimary_key = \"xfr\"\n",
+        live.addr
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = ChildServer::start(&config);
+    server.wait_for("lab.example. serial 1", Duration::from_secs(20), || {
+        server.serial("lab.example.") == Some(1)
+    });
+    // A NOTIFY for it while the other zone still waits: taken at once too.
+    live.with(|s| {
+        s.serial = 2;
+        s.zone = lab_zone(2);
+    });
+    assert_eq!(notify(&server, "127.0.0.1:0", "lab.example.", true), 0);
+    server.wait_for("lab.example. serial 2", Duration::from_secs(20), || {
+        server.serial("lab.example.") == Some(2)
+    });
+    assert!(
+        server
+            .logged("no primary could be refreshed from")
+            .is_empty(),
+        "both transfers of lab.example. came before e164.arpa.'s refresh gave up: {:?}",
+        server.logged("refresh")
+    );
+    // And the silent zone's refresh does give up, and is retried.
+    wait_logged(&server, "no primary could be refreshed from", 0);
+    assert_eq!(rcode_of(&server, "e164.arpa."), ResponseCode::ServFail);
+    assert_eq!(silent.with(|s| s.asked.len()), 0);
+}

@@ -5,8 +5,9 @@
 //! a failure, again every `retry` seconds; and when nothing succeeded for `expire` seconds the
 //! zone answers SERVFAIL until a primary answers again, as BIND, Knot and NSD do.
 //!
-//! One thread does the talking and reading for every secondary zone; what a transfer brings is
-//! handed whole to the zone owner, which journals, applies and publishes it as one change (or
+//! One thread keeps every secondary zone's timers and hands each refresh that is due to a
+//! thread of its own, at most [`MAX_REFRESHING`] at once, so that a primary that does not
+//! answer holds up only its own zones; what a transfer brings is handed whole to the zone owner, which journals, applies and publishes it as one change (or
 //! refuses it, changing nothing). When the last refresh succeeded is kept in `state_dir`, so
 //! that a restarted server expires a copy at the same moment it would have running.
 
@@ -37,6 +38,9 @@ use crate::zone::journal::Journal;
 /// The least wait between two refreshes of a zone, whatever its SOA says: a primary cannot
 /// make its secondaries poll it in a loop (Knot's `refresh-min-interval` is 2 s).
 const MIN_INTERVAL: u32 = 1;
+/// Refreshes under way at once, each on a thread of its own (BIND's `transfers-in` is 10):
+/// a few, since a whole-zone transfer builds a copy of the zone in memory.
+const MAX_REFRESHING: usize = 4;
 /// When a whole-zone transfer changed more than this share of the records, its difference is
 /// not journaled: the journal starts again from the new copy (written to disk at once).
 const WHOLE_CHANGE_SHARE: usize = 2;
@@ -45,7 +49,7 @@ const WHOLE_CHANGE_SHARE: usize = 2;
 pub struct Secondaries {
     zones: Vec<NotifyPolicy>,
     keys: Vec<Key>,
-    tx: Option<Sender<usize>>,
+    tx: Option<Sender<Event>>,
     /// When each secondary zone expires, for EDNS EXPIRE answers (kept by the thread).
     pub expiry: Arc<Expiry>,
 }
@@ -55,6 +59,12 @@ struct NotifyPolicy {
     apex: Vec<u8>,
     primaries: Vec<IpAddr>,
     key: Option<Vec<u8>>,
+}
+
+/// What the timer thread hears of: a NOTIFY for zone `i`, or a refresh that finished.
+enum Event {
+    Notify(usize),
+    Done(Box<State>),
 }
 
 /// One secondary zone's timers.
@@ -134,9 +144,10 @@ impl Secondaries {
         }
         let (tx, rx) = channel();
         let owner = owner.clone();
+        let done = tx.clone();
         let spawned = std::thread::Builder::new()
             .name("enumd-secondary".into())
-            .spawn(move || run(states, &owner, &rx, &expiry));
+            .spawn(move || run(states, &owner, &rx, &done, &expiry));
         match spawned {
             Ok(_) => this.tx = Some(tx),
             Err(e) => {
@@ -185,7 +196,7 @@ impl Secondaries {
         }
         info!(%peer, zone = %name::to_text(&lower), "NOTIFY received: refreshing");
         if let Some(tx) = &self.tx {
-            let _ = tx.send(i);
+            let _ = tx.send(Event::Notify(i));
         }
         reply(raw, Some(q), rcode::NOERROR, signer.as_ref(), now)
     }
@@ -220,25 +231,49 @@ fn reply(
     out
 }
 
-fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>, expiry: &Expiry) {
-    for s in &mut states {
-        // The stored copy, if there is one, expires as it would have without the restart.
-        if let Some(zone) = current(owner, s.index) {
-            let timers = Timers::of(&zone);
-            let refreshed = std::fs::read_to_string(&s.stamp)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok());
-            let age = refreshed.map_or(0, |t| unix_now().saturating_sub(t));
-            let left = u64::from(timers.expire).saturating_sub(age);
-            s.expires = Some(Instant::now() + Duration::from_secs(left));
-            expiry.zones[s.clock]
-                .1
-                .store(unix_now() + left, Ordering::Relaxed);
-        }
-    }
+/// A secondary zone's place in the timer thread: its state, or None while a refresh thread
+/// has it, and whether a NOTIFY came meanwhile (then it is refreshed again at once).
+struct Slot {
+    zone: usize,
+    state: Option<State>,
+    notified: bool,
+}
+
+fn run(
+    states: Vec<State>,
+    owner: &Handle,
+    rx: &Receiver<Event>,
+    done: &Sender<Event>,
+    expiry: &Arc<Expiry>,
+) {
+    let mut slots: Vec<Slot> = states
+        .into_iter()
+        .map(|mut s| {
+            // The stored copy, if there is one, expires as it would have without the restart.
+            if let Some(zone) = current(owner, s.index) {
+                let timers = Timers::of(&zone);
+                let refreshed = std::fs::read_to_string(&s.stamp)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok());
+                let age = refreshed.map_or(0, |t| unix_now().saturating_sub(t));
+                let left = u64::from(timers.expire).saturating_sub(age);
+                s.expires = Some(Instant::now() + Duration::from_secs(left));
+                expiry.zones[s.clock]
+                    .1
+                    .store(unix_now() + left, Ordering::Relaxed);
+            }
+            Slot {
+                zone: s.index,
+                state: Some(s),
+                notified: false,
+            }
+        })
+        .collect();
     loop {
         let now = Instant::now();
-        for s in &mut states {
+        // A zone being refreshed is judged when its refresh is over: expiring a copy while
+        // its primary is sending the next one would be wrong.
+        for s in slots.iter_mut().filter_map(|s| s.state.as_mut()) {
             if !s.expired && s.expires.is_some_and(|e| e <= now) {
                 s.expired = true;
                 expiry.zones[s.clock].1.store(0, Ordering::Relaxed);
@@ -249,24 +284,78 @@ fn run(mut states: Vec<State>, owner: &Handle, rx: &Receiver<usize>, expiry: &Ex
                 });
             }
         }
-        if let Some(s) = states.iter_mut().find(|s| s.next <= now) {
-            refresh(s, owner, expiry);
-            continue;
+        let mut refreshing = slots.iter().filter(|s| s.state.is_none()).count();
+        for slot in &mut slots {
+            if refreshing == MAX_REFRESHING {
+                break;
+            }
+            if slot.state.as_ref().is_some_and(|s| s.next <= now)
+                && let Some(state) = slot.state.take()
+            {
+                slot.state = start_refresh(state, owner, done, expiry);
+                refreshing += usize::from(slot.state.is_none());
+            }
         }
-        let wake = states
+        let wake = slots
             .iter()
+            .filter_map(|s| s.state.as_ref())
             .flat_map(|s| [Some(s.next), s.expires.filter(|_| !s.expired)])
             .flatten()
             .min()
             .unwrap_or(now + Duration::from_secs(3600));
         match rx.recv_timeout(wake.saturating_duration_since(now)) {
-            Ok(i) => {
-                if let Some(s) = states.iter_mut().find(|s| s.index == i) {
-                    s.next = Instant::now();
+            Ok(Event::Notify(i)) => {
+                if let Some(slot) = slots.iter_mut().find(|s| s.zone == i) {
+                    match &mut slot.state {
+                        Some(s) => s.next = Instant::now(),
+                        None => slot.notified = true,
+                    }
+                }
+            }
+            Ok(Event::Done(s)) => {
+                if let Some(slot) = slots.iter_mut().find(|slot| slot.zone == s.index) {
+                    let mut s = *s;
+                    if std::mem::take(&mut slot.notified) {
+                        s.next = Instant::now();
+                    }
+                    slot.state = Some(s);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Refreshes the zone on a thread of its own, which hands the state back through `done`
+/// (None here); if no thread can be started, here and now (the state back at once).
+fn start_refresh(
+    state: State,
+    owner: &Handle,
+    done: &Sender<Event>,
+    expiry: &Arc<Expiry>,
+) -> Option<State> {
+    // The state goes over only once the thread runs, so that a failed start keeps it.
+    let (give, take) = channel::<State>();
+    let (owner_, done_, expiry_) = (owner.clone(), done.clone(), expiry.clone());
+    let spawned = std::thread::Builder::new()
+        .name("enumd-refresh".into())
+        .spawn(move || {
+            if let Ok(mut s) = take.recv() {
+                refresh(&mut s, &owner_, &expiry_);
+                let _ = done_.send(Event::Done(Box::new(s)));
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = give.send(state);
+            None
+        }
+        Err(e) => {
+            let mut state = state;
+            warn!(zone = %state.apex_text, "cannot start a refresh thread: {e}; refreshing on the timer thread");
+            refresh(&mut state, owner, expiry);
+            Some(state)
         }
     }
 }
