@@ -33,7 +33,7 @@ use crate::xfr::tsig::{self, Verdict};
 use crate::xfr::update::{rcode, serial_gt};
 use crate::zone::Zone;
 use crate::zone::change::{Rr, difference};
-use crate::zone::journal::Journal;
+use crate::zone::journal::{self, Journal};
 
 /// The least wait between two refreshes of a zone, whatever its SOA says: a primary cannot
 /// make its secondaries poll it in a loop (Knot's `refresh-min-interval` is 2 s).
@@ -413,7 +413,13 @@ fn refresh(s: &mut State, owner: &Handle, expiry: &Expiry) {
                 expiry.zones[s.clock]
                     .1
                     .store(unix_now() + u64::from(lasts), Ordering::Relaxed);
-                let _ = std::fs::write(&s.stamp, format!("{}\n", unix_now()));
+                // Replaced whole and synced: a crash must not leave a copy that looks fresher
+                // (or older) than it is, nor a stamp cut short.
+                let tmp = s.stamp.with_extension("refreshed.tmp");
+                let stamp = format!("{}\n", unix_now());
+                if let Err(e) = journal::write_durably(&tmp, stamp.as_bytes(), &s.stamp) {
+                    warn!(zone = %s.apex_text, "the refresh time is not kept: {e}; a restart counts the copy's expiry from then");
+                }
                 if s.expired {
                     s.expired = false;
                     info!(zone = %s.apex_text, serial = version.serial, "a primary answered: served again");
@@ -564,7 +570,7 @@ fn take(
 }
 
 /// ENUM validation of the NAPTRs an IXFR adds: logged (the first few) and counted.
-fn check_added(s: &State, entries: &[crate::zone::journal::Entry]) -> usize {
+fn check_added(s: &State, entries: &[journal::Entry]) -> usize {
     let mut cache = RegexCache::default();
     let mut count = 0;
     for rr in entries.iter().flat_map(|e| &e.change.added) {
