@@ -3,7 +3,7 @@
 # enumd container image.
 #
 #   docker build -t enumd .
-#   docker run -d --name enumd -p 53:53/udp -p 53:53/tcp enumd
+#   docker run -d --name enumd -p 53:53/udp -p 53:53/tcp -v enumd-state:/var/lib/enumd enumd
 #   dig @127.0.0.1 NAPTR 0.8.7.9.7.1.3.4.e164.arpa.
 #
 # Serve your own zones by mounting them over the shipped lab
@@ -41,6 +41,12 @@ RUN groupadd --system --gid 10053 enumd \
         --home-dir /nonexistent --shell /usr/sbin/nologin enumd
 
 COPY --from=build /out/enumd /usr/local/bin/enumd
+
+# The state directory (journals, secondaries' copies, zone files enumd rewrites) is a volume
+# the enumd user owns: `docker run -v enumd-state:/var/lib/enumd ...` keeps it across
+# containers.
+RUN install -d -o enumd -g enumd -m 0750 /var/lib/enumd
+VOLUME /var/lib/enumd
 
 # Read-only, root-owned configuration:
 #   /etc/enumd/enumd.toml   container config (config/enumd.docker.toml):

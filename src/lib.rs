@@ -25,6 +25,7 @@ pub mod record;
 pub mod reload;
 pub mod request;
 pub mod server;
+pub mod systemd;
 pub mod template;
 pub mod validate;
 pub mod wire;

@@ -13,9 +13,17 @@ use enumd::owner::Owner;
 use enumd::server::{Listeners, Serving};
 use enumd::zone::Zone;
 
+/// `enumd --version`: the version and the commit built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ENUMD_COMMIT"),
+    ")"
+);
+
 /// An authoritative DNS server for ENUM (RFC 6116): E.164 numbers to URIs.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version = VERSION, about, long_about = None)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(short, long, global = true, default_value = "config/enumd.toml")]
@@ -299,6 +307,7 @@ fn serve(config: Config) -> ExitCode {
             }
         };
         let store = owner.store();
+        let summary = owner.summary();
         let owner = match owner.spawn() {
             Ok(h) => h,
             Err(e) => {
@@ -315,9 +324,13 @@ fn serve(config: Config) -> ExitCode {
         };
         tokio::spawn(enumd::owner::signals(owner, config.watch));
         tokio::spawn(listeners.serve(serving));
-        info!("serving");
+        info!(version = VERSION, "serving");
+        // The sockets were bound before the zones loaded, so queries that came meanwhile are
+        // waiting in them: ready now means answered now.
+        enumd::systemd::ready(&summary);
         shutdown_signal().await;
         info!("shutting down");
+        enumd::systemd::stopping();
         ExitCode::SUCCESS
     })
 }

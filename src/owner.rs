@@ -34,10 +34,11 @@ use crate::zonefile;
 
 /// What the owner is asked to do.
 pub enum Command {
-    /// Reload zones whose files changed (`all`: every zone, SIGHUP), then say so.
+    /// Reload zones whose files changed (`all`: every zone, SIGHUP), then say so, with a
+    /// one-line summary of what serves ([`Owner::summary`]).
     Reload {
         all: bool,
-        done: tokio::sync::oneshot::Sender<()>,
+        done: tokio::sync::oneshot::Sender<String>,
     },
     Update(UpdateRequest),
     /// Write every zone with changes not yet in its file (SIGUSR1).
@@ -173,6 +174,23 @@ impl Owner {
         }
     }
 
+    /// One line on what serves, for systemd's `STATUS=`: `serving 2 zones`, or how many of
+    /// them do not (not loaded, or a secondary's copy expired or not yet taken).
+    pub fn summary(&self) -> String {
+        let total = self.config.zones.len();
+        let serving = (0..total)
+            .filter(|&i| self.zones.zone(i).is_some() && !self.zones.is_expired(i))
+            .count();
+        if serving == total {
+            format!("serving {total} zone(s)")
+        } else {
+            format!(
+                "serving {serving} of {total} zone(s); {} answer SERVFAIL (see the log)",
+                total - serving
+            )
+        }
+    }
+
     /// What serving threads read.
     pub fn store(&self) -> Arc<ArcSwap<Snapshot>> {
         self.store.clone()
@@ -228,7 +246,7 @@ impl Owner {
                         self.publish();
                         crate::os::release_free_memory();
                     }
-                    let _ = done.send(());
+                    let _ = done.send(self.summary());
                 }
                 Command::Flush => self.flush_due(true),
                 Command::Flushed { zone, written } => self.flushed(zone, written),
@@ -1131,11 +1149,19 @@ pub async fn signals(owner: Handle, watch: bool) {
         };
         if all {
             info!("SIGHUP: reloading all zones");
+            crate::systemd::reloading();
         }
         let (done, finished) = tokio::sync::oneshot::channel();
-        if !owner.send(Command::Reload { all, done }) || finished.await.is_err() {
+        if !owner.send(Command::Reload { all, done }) {
             error!("the zone owner has ended; reloads stop");
             return;
+        }
+        let Ok(summary) = finished.await else {
+            error!("the zone owner has ended; reloads stop");
+            return;
+        };
+        if all {
+            crate::systemd::ready(&summary);
         }
     }
 }

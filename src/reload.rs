@@ -244,6 +244,11 @@ impl ZoneSet {
         self.loaded[i] = Some(zone);
     }
 
+    /// Whether secondary zone `i`'s copy has expired (answered SERVFAIL).
+    pub fn is_expired(&self, i: usize) -> bool {
+        self.expired[i]
+    }
+
     /// Marks secondary zone `i` expired (answered SERVFAIL) or current again.
     pub fn set_expired(&mut self, i: usize, expired: bool) {
         self.expired[i] = expired;

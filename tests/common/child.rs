@@ -33,6 +33,13 @@ impl ChildServer {
         Self::spawn(Command::new(env!("CARGO_BIN_EXE_enumd")), config)
     }
 
+    /// The same with more variables in its environment.
+    pub fn start_with_env(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_enumd"));
+        command.envs(env.iter().copied());
+        Self::spawn(command, config)
+    }
+
     /// The same under `ulimit -v` (KiB of address space): an allocation past it fails, and
     /// the process aborts rather than swell.
     pub fn start_limited(config: &Path, address_space_kib: u64) -> Self {
