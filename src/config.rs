@@ -32,6 +32,14 @@ pub struct Config {
     /// Where journals live; relative paths are taken from the config file's directory.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// The unix socket `enumd ctl` talks to (none: no control channel); relative paths are
+    /// taken from the config file's directory.
+    #[serde(default)]
+    pub control: Option<PathBuf>,
+    /// The control socket's permission bits, in octal; clients of another user than enumd's
+    /// (root aside) are refused whatever they allow.
+    #[serde(default = "default_control_mode")]
+    pub control_mode: String,
     /// NSID (RFC 5001): what this server calls itself to clients that ask, as text or hex.
     #[serde(default)]
     pub nsid: Option<String>,
@@ -314,6 +322,9 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 fn default_cookies() -> bool {
     true
 }
+fn default_control_mode() -> String {
+    "0600".into()
+}
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
 }
@@ -348,6 +359,12 @@ fn default_log_level() -> String {
 }
 
 impl Config {
+    /// `control_mode` as bits (checked at parse).
+    pub fn control_mode_bits(&self) -> Option<u32> {
+        u32::from_str_radix(self.control_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|&m| m <= 0o777)
+    }
     /// Reads, parses and checks a config file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
@@ -422,6 +439,17 @@ impl Config {
         }
         if config.state_dir.is_relative() {
             config.state_dir = normalize(&dir.join(&config.state_dir));
+        }
+        if let Some(c) = config.control.as_mut()
+            && c.is_relative()
+        {
+            *c = normalize(&dir.join(&*c));
+        }
+        if config.control_mode_bits().is_none() {
+            return Err(format!(
+                "control_mode: \"{}\" is not permission bits in octal, such as \"0600\" or \"0660\"",
+                config.control_mode
+            ));
         }
         for zone in &mut config.zones {
             zone.primary_addrs = zone

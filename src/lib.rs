@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod config;
+pub mod control;
 pub mod cookie;
 pub mod e164;
 pub mod enumservice;

@@ -46,6 +46,29 @@ enum Command {
     /// Resolve a dialled number as RFC 6116 prescribes and print its URIs in order. Exit 0
     /// with at least one URI, 1 when the number has none, 2 on errors.
     Lookup(LookupArgs),
+    /// Control a running server over its control socket (`control` in the config). Exit 0
+    /// when done, 1 when the command failed, 2 when the server is not reachable.
+    Ctl(CtlArgs),
+}
+
+#[derive(clap::Args)]
+struct CtlArgs {
+    /// What to do: status; zone-status [ZONE]; reload [ZONE] (waits, and says what came of
+    /// each zone); flush [ZONE] (write pending changes to zone files); notify ZONE;
+    /// retransfer ZONE (a secondary's whole zone again); stop.
+    #[arg(value_parser = ["status", "zone-status", "reload", "flush", "notify", "retransfer", "stop"])]
+    command: String,
+    /// The zone, for the commands that take one.
+    zone: Option<String>,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The control socket [default: `control` of --config].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Seconds to wait for the answer (a reload of a large zone takes a while).
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +111,9 @@ fn main() -> ExitCode {
     if let Some(Command::Lookup(args)) = &cli.command {
         return lookup(args, &cli.config);
     }
+    if let Some(Command::Ctl(args)) = &cli.command {
+        return ctl(args, &cli.config);
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -98,7 +124,9 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Check { strict } => check(&config, strict),
-        Command::Lookup(_) => unreachable!("handled before the config is required"),
+        Command::Lookup(_) | Command::Ctl(_) => {
+            unreachable!("handled before the config is required")
+        }
     }
 }
 
@@ -166,6 +194,58 @@ fn check(config: &Config, strict: bool) -> ExitCode {
         }
     }
     if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn ctl(args: &CtlArgs, config_path: &std::path::Path) -> ExitCode {
+    let socket = match &args.socket {
+        Some(s) => s.clone(),
+        None => match Config::load(config_path) {
+            Ok(c) => match c.control {
+                Some(s) => s,
+                None => {
+                    eprintln!(
+                        "enumd ctl: {} sets no control socket (control = \"/run/enumd/control.sock\")",
+                        config_path.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            },
+            Err(e) => {
+                eprintln!("enumd ctl: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let request = enumd::control::Request {
+        command: args.command.clone(),
+        zone: args.zone.clone(),
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    let answer = match enumd::control::ask(&socket, &request, timeout) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("enumd ctl: not reachable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        let out =
+            serde_json::json!({ "ok": answer.ok, "data": answer.data, "lines": answer.lines });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        for line in &answer.lines {
+            if answer.ok {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+    if answer.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -322,6 +402,10 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Err(e) = enumd::control::start(&config, owner.clone(), serving.secondaries.clone()) {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
         tokio::spawn(enumd::owner::signals(owner, config.watch));
         tokio::spawn(listeners.serve(serving));
         info!(version = VERSION, "serving");
@@ -331,6 +415,9 @@ fn serve(config: Config) -> ExitCode {
         shutdown_signal().await;
         info!("shutting down");
         enumd::systemd::stopping();
+        if let Some(socket) = &config.control {
+            let _ = std::fs::remove_file(socket);
+        }
         ExitCode::SUCCESS
     })
 }

@@ -34,15 +34,30 @@ use crate::zonefile;
 
 /// What the owner is asked to do.
 pub enum Command {
-    /// Reload zones whose files changed (`all`: every zone, SIGHUP), then say so, with a
-    /// one-line summary of what serves ([`Owner::summary`]).
+    /// Reload zones whose files changed (`all`: every zone, SIGHUP; `only`: that zone), then
+    /// say what came of each.
     Reload {
         all: bool,
-        done: tokio::sync::oneshot::Sender<String>,
+        only: Option<usize>,
+        done: tokio::sync::oneshot::Sender<ReloadReport>,
     },
     Update(UpdateRequest),
     /// Write every zone with changes not yet in its file (SIGUSR1).
     Flush,
+    /// The same for `enumd ctl flush` (`only`: that zone): the zones whose writing started.
+    FlushNow {
+        only: Option<usize>,
+        reply: std::sync::mpsc::Sender<Vec<String>>,
+    },
+    /// Each zone's state, for `enumd ctl zone-status`.
+    Status {
+        reply: std::sync::mpsc::Sender<Vec<ZoneStatus>>,
+    },
+    /// NOTIFY zone `zone`'s secondaries again (`enumd ctl notify`): whether it has any.
+    Renotify {
+        zone: usize,
+        reply: std::sync::mpsc::Sender<bool>,
+    },
     /// Zone `zone`'s file has been written (by its writer thread), with so many records.
     Flushed {
         zone: usize,
@@ -89,6 +104,47 @@ pub struct UpdateRequest {
 pub enum Reply {
     Udp(Arc<UdpSocket>),
     Tcp(tokio::sync::oneshot::Sender<Vec<u8>>),
+}
+
+/// What a reload did: per zone, and in one line of what serves now ([`Owner::summary`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    pub summary: String,
+    pub zones: Vec<ZoneReload>,
+}
+
+/// One zone as the owner holds it, for `enumd ctl zone-status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ZoneStatus {
+    pub zone: String,
+    /// `primary` (read from its file), `secondary` or `catalog`.
+    pub kind: &'static str,
+    /// Answered from data (not SERVFAIL: never loaded, or a secondary's copy expired).
+    pub serving: bool,
+    pub serial: Option<u32>,
+    pub names: usize,
+    pub records: usize,
+    pub numbers: usize,
+    /// Bytes of the version's nodes, RDATA and RRsets.
+    pub memory_bytes: usize,
+    pub file: String,
+    /// The journal's size, for a zone that keeps one.
+    pub journal_bytes: Option<u64>,
+    /// Changes not yet written to the zone file.
+    pub unflushed_changes: usize,
+}
+
+/// What a reload did to one zone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ZoneReload {
+    pub zone: String,
+    /// `reloaded`, `unchanged`, `failed` (the previous version, if any, keeps serving) or
+    /// `skipped` (a secondary, a catalog, a file being written).
+    pub result: &'static str,
+    /// The serial serving afterwards.
+    pub serial: Option<u32>,
+    /// Why it failed or was skipped: each problem as `file:line: reason`.
+    pub detail: Vec<String>,
 }
 
 /// How serving code reaches the owner.
@@ -191,6 +247,41 @@ impl Owner {
         }
     }
 
+    /// Each zone's state now.
+    fn status(&self) -> Vec<ZoneStatus> {
+        self.config
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, zc)| {
+                let zone = self.zones.zone(i);
+                let live = self.live[i].as_ref();
+                ZoneStatus {
+                    zone: zc.apex.clone(),
+                    kind: if zc.catalog {
+                        "catalog"
+                    } else if zc.is_secondary() {
+                        "secondary"
+                    } else {
+                        "primary"
+                    },
+                    serving: zone.is_some() && !self.zones.is_expired(i),
+                    serial: zone.map(|z| z.serial),
+                    names: zone.map_or(0, |z| z.stats.names),
+                    records: zone.map_or(0, |z| z.stats.records),
+                    numbers: zone.map_or(0, |z| z.stats.numbers),
+                    memory_bytes: zone.map_or(0, |z| {
+                        let (nodes, rdata, rrsets) = z.memory();
+                        nodes + rdata + rrsets
+                    }),
+                    file: zc.file.display().to_string(),
+                    journal_bytes: live.map(|l| l.journal.len()),
+                    unflushed_changes: live.map_or(0, |l| l.unflushed),
+                }
+            })
+            .collect()
+    }
+
     /// What serving threads read.
     pub fn store(&self) -> Arc<ArcSwap<Snapshot>> {
         self.store.clone()
@@ -241,14 +332,47 @@ impl Owner {
                     }
                     self.commit_group(group);
                 }
-                Command::Reload { all, done } => {
-                    if self.reload(all) {
+                Command::Reload { all, only, done } => {
+                    let zones = self.reload(all, only);
+                    if zones.iter().any(|z| z.result == "reloaded") {
                         self.publish();
                         crate::os::release_free_memory();
                     }
-                    let _ = done.send(self.summary());
+                    let _ = done.send(ReloadReport {
+                        summary: self.summary(),
+                        zones,
+                    });
                 }
                 Command::Flush => self.flush_due(true),
+                Command::FlushNow { only, reply } => {
+                    let mut started = Vec::new();
+                    for i in 0..self.live.len() {
+                        let dirty = self.live[i]
+                            .as_ref()
+                            .is_some_and(|l| l.dirty_since.is_some());
+                        if only.is_none_or(|o| o == i) && dirty {
+                            self.flush(i);
+                            started.push(self.config.zones[i].apex.clone());
+                        }
+                    }
+                    let _ = reply.send(started);
+                }
+                Command::Status { reply } => {
+                    let _ = reply.send(self.status());
+                }
+                Command::Renotify { zone, reply } => {
+                    let targets = self.notifier.is_some()
+                        && self
+                            .config
+                            .zones
+                            .get(zone)
+                            .is_some_and(|z| !z.notify_addrs.is_empty() || z.notify_ns);
+                    if targets {
+                        self.announced[zone] = None;
+                        self.announce();
+                    }
+                    let _ = reply.send(targets);
+                }
                 Command::Flushed { zone, written } => self.flushed(zone, written),
                 Command::Current { zone, reply } => {
                     let _ = reply.send(self.zones.zone(zone).cloned());
@@ -324,76 +448,120 @@ impl Owner {
     /// Reloads changed zone files (or all, SIGHUP). A zone already serving takes the file's
     /// difference from the serving version as a change, journaled like an update; one that
     /// never loaded is loaded whole.
-    fn reload(&mut self, all: bool) -> bool {
-        let mut changed = false;
+    /// Reloads the zones whose files changed (`all`: every zone; `only`: just that one), and
+    /// says what came of each looked at.
+    fn reload(&mut self, all: bool, only: Option<usize>) -> Vec<ZoneReload> {
+        let mut out = Vec::new();
         for i in 0..self.config.zones.len() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let zc = &self.config.zones[i];
-            if zc.is_secondary() || zc.catalog || (!all && !self.zones.is_stale(i)) {
+            let outcome = |result, detail: &[&str], serial| ZoneReload {
+                zone: zc.apex.clone(),
+                result,
+                serial,
+                detail: detail.iter().map(ToString::to_string).collect(),
+            };
+            let serial = self.zones.zone(i).map(|z| z.serial);
+            if zc.is_secondary() || zc.catalog {
                 // A secondary's file is enumd's own copy of the primary's zone; a catalog is
                 // built from the configuration.
+                if all {
+                    let why = if zc.catalog {
+                        "a catalog: built from the configuration at start"
+                    } else {
+                        "a secondary: copied from its primaries, not read from a file"
+                    };
+                    out.push(outcome("skipped", &[why], serial));
+                }
+                continue;
+            }
+            if !all && !self.zones.is_stale(i) {
                 continue;
             }
             if self.live[i].as_ref().is_some_and(|l| l.flushing.is_some()) {
                 // enumd is writing this file: it is looked at again once written.
-                info!(zone = %self.config.zones[i].apex, "the zone file is being written; not reloaded now");
+                info!(zone = %zc.apex, "the zone file is being written; not reloaded now");
+                out.push(outcome(
+                    "skipped",
+                    &["the zone file is being written; not reloaded now"],
+                    serial,
+                ));
                 continue;
             }
             if !all {
-                info!(zone = %self.config.zones[i].apex, "zone file changed, reloading");
+                info!(zone = %zc.apex, "zone file changed, reloading");
             }
-            if self.zones.zone(i).is_some() {
-                changed |= self.reload_by_difference(i);
+            let result = if self.zones.zone(i).is_some() {
+                self.reload_by_difference(i)
             } else {
                 let zones = &mut self.zones;
-                changed |= at_low_priority(|| zones.reload_zone(i));
+                let loaded = at_low_priority(|| zones.reload_zone(i));
                 if self.zones.zone(i).is_some() {
                     // Loaded at last: its journal is opened (and replayed onto it) now.
                     self.live[i] = None;
                     self.live[i] = open_live(&self.config, &mut self.zones, i);
                 }
-            }
+                match self.zones.take_failure(i) {
+                    Some(why) => Err(why),
+                    None => Ok(loaded),
+                }
+            };
+            let serial = self.zones.zone(i).map(|z| z.serial);
+            let zc = &self.config.zones[i];
+            out.push(ZoneReload {
+                zone: zc.apex.clone(),
+                result: match &result {
+                    Ok(true) => "reloaded",
+                    Ok(false) => "unchanged",
+                    Err(_) => "failed",
+                },
+                serial,
+                detail: result.err().unwrap_or_default(),
+            });
         }
-        changed
+        out
     }
 
     /// BIND's `ixfr-from-differences`: the changed file's difference from the serving version
     /// (see [`diff`]), applied as one change set that shares everything else. Refused, with
     /// the old version serving, when updates are not yet written to the file (the file is
     /// enumd's while it takes updates) or the serial did not rise.
-    fn reload_by_difference(&mut self, i: usize) -> bool {
+    fn reload_by_difference(&mut self, i: usize) -> Result<bool, Vec<String>> {
         let zc = self.config.zones[i].clone();
         let file = zc.file.clone();
         let Some(current) = self.zones.zone(i).cloned() else {
-            return false;
+            return Ok(false);
         };
         let unflushed = self.live[i].as_ref().map_or(0, |l| l.unflushed);
         if unflushed > 0 {
-            error!(
-                zone = %zc.apex,
+            let why = format!(
                 "{}: changed while {unflushed} update(s) are not yet written to it; not reloaded, the journal's version keeps serving. enumd owns this file while the zone takes updates: send SIGUSR1 to write it, edit that (raising the serial), then reload; or send the change as an UPDATE",
                 file.display()
             );
+            error!(zone = %zc.apex, "{why}");
             self.zones.restamp(i, &[file]);
-            return false;
+            return Err(vec![why]);
         }
         let started = Instant::now();
         let zones = &mut self.zones;
         let found = at_low_priority(|| zones.read_zone(i, |zc| file_difference(&current, zc)));
         let Some((change, next, names)) = found else {
-            return false;
+            return Err(self.zones.take_failure(i).unwrap_or_default());
         };
         if change == ChangeSet::default() {
-            return false;
+            return Ok(false);
         }
         if !serial_gt(next.serial, current.serial) {
-            error!(
-                zone = %zc.apex,
+            let why = format!(
                 "{}: serial {} is not above the serving {} (RFC 1982): not reloaded, the old version keeps serving; raise the serial",
                 file.display(),
                 next.serial,
                 current.serial
             );
-            return false;
+            error!(zone = %zc.apex, "{why}");
+            return Err(vec![why]);
         }
         let entry = Entry {
             from: current.serial,
@@ -404,8 +572,9 @@ impl Owner {
             // The change, and that the file holds its result.
             let written = [entry.clone(), Entry::flushed(next.serial)];
             if let Err(e) = live.journal.append(&written) {
-                error!(zone = %zc.apex, "{e}; not reloaded, the old version keeps serving");
-                return false;
+                let why = format!("{e}; not reloaded, the old version keeps serving");
+                error!(zone = %zc.apex, "{why}");
+                return Err(vec![why]);
             }
             if live.journal.len() > zc.journal_max_bytes {
                 compact(&mut live.journal, zc.journal_max_bytes, &zc.apex);
@@ -421,7 +590,7 @@ impl Owner {
             "zone reloaded by difference"
         );
         self.zones.set_zone(i, next);
-        true
+        Ok(true)
     }
 
     /// A transfer into secondary zone `i`, as one change: IXFR's change sets applied in turn
@@ -1152,16 +1321,20 @@ pub async fn signals(owner: Handle, watch: bool) {
             crate::systemd::reloading();
         }
         let (done, finished) = tokio::sync::oneshot::channel();
-        if !owner.send(Command::Reload { all, done }) {
+        if !owner.send(Command::Reload {
+            all,
+            only: None,
+            done,
+        }) {
             error!("the zone owner has ended; reloads stop");
             return;
         }
-        let Ok(summary) = finished.await else {
+        let Ok(report) = finished.await else {
             error!("the zone owner has ended; reloads stop");
             return;
         };
         if all {
-            crate::systemd::ready(&summary);
+            crate::systemd::ready(&report.summary);
         }
     }
 }

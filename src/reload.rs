@@ -106,6 +106,9 @@ pub struct ZoneSet {
     /// Secondary zones past their SOA expire time: kept (a refresh continues them) but
     /// answered SERVFAIL.
     expired: Vec<bool>,
+    /// Per zone: why its last read failed (each problem as `file:line: reason`, then the
+    /// counts), until asked ([`Self::take_failure`]).
+    failures: Vec<Option<Vec<String>>>,
     /// Per zone: the files it was read from, with what they looked like then.
     stamps: Vec<Vec<(PathBuf, Option<Stamp>)>>,
 }
@@ -135,6 +138,7 @@ impl ZoneSet {
             config: config.zones.clone(),
             loaded: vec![None; config.zones.len()],
             expired: vec![false; config.zones.len()],
+            failures: vec![None; config.zones.len()],
             stamps: vec![Vec::new(); config.zones.len()],
         };
         for i in 0..set.config.len() {
@@ -211,10 +215,18 @@ impl ZoneSet {
         match read(zc) {
             Ok((made, files)) => {
                 self.stamps[i] = stamps_of(&files);
+                self.failures[i] = None;
                 Some(made)
             }
             Err(failure) => {
                 log_failure(zc, &failure, self.loaded[i].is_some());
+                let mut why: Vec<String> =
+                    failure.problems.iter().map(ToString::to_string).collect();
+                why.push(format!(
+                    "{} error(s), {} warning(s)",
+                    failure.errors, failure.warnings
+                ));
+                self.failures[i] = Some(why);
                 let mut watched = stamps_of(&failure.files);
                 let read: HashSet<&PathBuf> = failure.files.iter().collect();
                 watched.extend(
@@ -242,6 +254,11 @@ impl ZoneSet {
     /// Serves `zone` as zone `i` from now on (the caller publishes).
     pub fn set_zone(&mut self, i: usize, zone: Arc<Zone>) {
         self.loaded[i] = Some(zone);
+    }
+
+    /// Why zone `i`'s last read failed, if it did (once: a later read starts afresh).
+    pub fn take_failure(&mut self, i: usize) -> Option<Vec<String>> {
+        self.failures[i].take()
     }
 
     /// Whether secondary zone `i`'s copy has expired (answered SERVFAIL).

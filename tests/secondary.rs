@@ -775,3 +775,43 @@ fn a_silent_primary_holds_up_only_its_own_zone() {
     assert_eq!(rcode_of(&server, "e164.arpa."), ResponseCode::ServFail);
     assert_eq!(silent.with(|s| s.asked.len()), 0);
 }
+
+#[test]
+fn ctl_retransfer_takes_the_whole_zone_again() {
+    let primary = Primary::start(Script {
+        serial: 10,
+        zone: zone(10, (3600, 1, 600), 0..5),
+        per_message: 10,
+        sign_every: 1,
+        ..Script::default()
+    });
+    let dir = common::temp_dir("secondary-retransfer");
+    let config = secondary_config(&dir, primary.addr);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("control = \"ctl.sock\"\n{text}")).unwrap();
+    let server = ChildServer::start(&config);
+    server.wait_for("serial 10", Duration::from_secs(20), || {
+        serial(&server) == Some(10)
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["ctl", "--socket"])
+        .arg(dir.join("ctl.sock"))
+        .args(["retransfer", "e164.arpa."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    server.wait_for("a second AXFR", Duration::from_secs(20), || {
+        primary.with(|s| s.asked.len()) == 2
+    });
+    // Whole again, though the serial is the same: an AXFR, not an IXFR from 10, and taken.
+    assert_eq!(
+        primary.with(|s| s.asked.clone()),
+        [(AXFR, None), (AXFR, None)]
+    );
+    let line = wait_logged(&server, "transfer in", 1);
+    assert!(
+        line.contains("kind=\"AXFR\"") && line.contains("serial=10"),
+        "{line}"
+    );
+    assert_eq!(naptr_answer(&server, 3), (ResponseCode::NoError, 1));
+}

@@ -61,9 +61,11 @@ struct NotifyPolicy {
     key: Option<Vec<u8>>,
 }
 
-/// What the timer thread hears of: a NOTIFY for zone `i`, or a refresh that finished.
+/// What the timer thread hears of: a NOTIFY for zone `i`, a whole new copy asked for
+/// (`enumd ctl retransfer`), or a refresh that finished.
 enum Event {
     Notify(usize),
+    Retransfer(usize),
     Done(Box<State>),
 }
 
@@ -81,6 +83,8 @@ struct State {
     expired: bool,
     /// Asked to take the whole zone at the next transfer (the last IXFR did not apply).
     force_axfr: bool,
+    /// Asked to take the whole zone now, whatever the serials say (`enumd ctl retransfer`).
+    retransfer: bool,
     /// Where the time of the last successful refresh is kept.
     stamp: PathBuf,
     /// Its entry in the shared [`Expiry`].
@@ -128,6 +132,7 @@ impl Secondaries {
                 expires: None,
                 expired: false,
                 force_axfr: false,
+                retransfer: false,
                 stamp: Journal::path_for(&config.state_dir, &z.apex).with_extension("refreshed"),
                 clock: expiry.zones.len() - 1,
             });
@@ -202,6 +207,19 @@ impl Secondaries {
     }
 }
 
+impl Secondaries {
+    /// Takes secondary zone `i` whole again by AXFR, now (`enumd ctl retransfer`, BIND's
+    /// `rndc retransfer`): false when it is not a secondary here.
+    pub fn retransfer(&self, i: usize) -> bool {
+        let secondary = self.zones.get(i).is_some_and(|z| !z.primaries.is_empty());
+        secondary
+            && self
+                .tx
+                .as_ref()
+                .is_some_and(|tx| tx.send(Event::Retransfer(i)).is_ok())
+    }
+}
+
 fn key_name(text: &str) -> Vec<u8> {
     name::to_lowercase(&name::parse(text.as_bytes(), name::ROOT).unwrap_or_default())
 }
@@ -232,11 +250,13 @@ fn reply(
 }
 
 /// A secondary zone's place in the timer thread: its state, or None while a refresh thread
-/// has it, and whether a NOTIFY came meanwhile (then it is refreshed again at once).
+/// has it, and whether a NOTIFY (or a retransfer) came meanwhile: then it is refreshed again
+/// at once (by AXFR).
 struct Slot {
     zone: usize,
     state: Option<State>,
     notified: bool,
+    retransfer: bool,
 }
 
 fn run(
@@ -266,6 +286,7 @@ fn run(
                 zone: s.index,
                 state: Some(s),
                 notified: false,
+                retransfer: false,
             }
         })
         .collect();
@@ -312,10 +333,25 @@ fn run(
                     }
                 }
             }
+            Ok(Event::Retransfer(i)) => {
+                if let Some(slot) = slots.iter_mut().find(|s| s.zone == i) {
+                    match &mut slot.state {
+                        Some(s) => {
+                            s.retransfer = true;
+                            s.next = Instant::now();
+                        }
+                        None => slot.retransfer = true,
+                    }
+                }
+            }
             Ok(Event::Done(s)) => {
                 if let Some(slot) = slots.iter_mut().find(|slot| slot.zone == s.index) {
                     let mut s = *s;
                     if std::mem::take(&mut slot.notified) {
+                        s.next = Instant::now();
+                    }
+                    if std::mem::take(&mut slot.retransfer) {
+                        s.retransfer = true;
                         s.next = Instant::now();
                     }
                     slot.state = Some(s);
@@ -453,6 +489,7 @@ fn refresh_from(
     let answer = inbound::query_serial(p, &s.apex)?;
     let theirs = answer.serial;
     if let Some(z) = ours
+        && !s.retransfer
         && !serial_gt(theirs, z.serial)
     {
         if theirs != z.serial {
@@ -466,7 +503,7 @@ fn refresh_from(
         return Ok((z.clone(), answer.expire));
     }
     let ask = match ours {
-        Some(z) if !s.force_axfr => Ask::Ixfr {
+        Some(z) if !s.force_axfr && !s.retransfer => Ask::Ixfr {
             serial: z.serial,
             soa: soa_rr(z),
         },
@@ -476,6 +513,7 @@ fn refresh_from(
     match first {
         Ok(v) => {
             s.force_axfr = false;
+            s.retransfer = false;
             Ok((v, answer.expire))
         }
         Err((why, true)) if matches!(ask, Ask::Ixfr { .. }) => {
@@ -497,9 +535,10 @@ fn take(
     owner: &Handle,
 ) -> Result<Arc<Zone>, (String, bool)> {
     let started = Instant::now();
+    // A retransfer reads the whole answer even at our own serial.
+    let held = ours.map(|z| z.serial).filter(|_| !s.retransfer);
     let (received, messages, records) =
-        inbound::transfer(p, &s.apex, ask, ours.map(|z| z.serial), s.strict)
-            .map_err(|f| (f.reason, f.try_axfr))?;
+        inbound::transfer(p, &s.apex, ask, held, s.strict).map_err(|f| (f.reason, f.try_axfr))?;
     let kind = match (&received, ask) {
         (Received::Diffs(_), _) => "IXFR",
         (Received::Whole(_), Ask::Ixfr { .. }) => "IXFR as AXFR",
