@@ -3,9 +3,9 @@
 //! connection sends one request and reads one answer, a JSON line each way.
 //!
 //! Who may: the socket's permission bits first, then its peer's credentials (SO_PEERCRED):
-//! only the user enumd runs as, and root, are served, so a mode opened to a group for reading
-//! status cannot hand control to another user. Requests are served one at a time on a thread
-//! of their own; what changes zones goes to the owner as any change does.
+//! only the user enumd runs as, and root, are served, whatever the mode lets connect. Each
+//! connection has a thread of its own, so a client that sends slowly or never reads holds up
+//! no other; what changes zones goes to the owner as any change does, one at a time.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -71,12 +71,21 @@ pub fn start(config: &Config, owner: Handle, secondaries: Arc<Secondaries>) -> R
         started: Instant::now(),
     };
     info!(socket = %path.display(), mode = format!("{mode:04o}"), "control socket ready");
+    let server = Arc::new(server);
     std::thread::Builder::new()
         .name("enumd-control".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 match conn {
-                    Ok(stream) => server.serve(stream),
+                    Ok(stream) => {
+                        let server = server.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("enumd-ctl-conn".into())
+                            .spawn(move || server.serve(stream));
+                        if let Err(e) = spawned {
+                            warn!("control connection dropped: {e}");
+                        }
+                    }
                     Err(e) => warn!("control socket: {e}"),
                 }
             }
@@ -90,6 +99,14 @@ pub fn start(config: &Config, owner: Handle, secondaries: Arc<Secondaries>) -> R
 /// bits. A socket left by an earlier run is replaced (one that still answers is not).
 fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
     let shown = path.display();
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "control: {shown} exists and is not a socket; not replaced (is the path right?)"
+            ));
+        }
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("control: {}: {e}", dir.display()))?;
     }
@@ -117,28 +134,31 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
 
 impl Server {
     fn serve(&self, stream: UnixStream) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        // The request first, whoever sends it (a line, at most 64 KiB), so that a refused
-        // client reads why rather than a closed socket.
-        let mut line = String::new();
-        let read = BufReader::new(std::io::Read::take(&stream, 64 << 10)).read_line(&mut line);
-        if matches!(read, Ok(0) | Err(_)) {
-            return;
-        }
+        // Who first: a refused client gets its answer without a byte of its read. Then the
+        // request, one line of at most 64 KiB within 10 s in all.
         let answer = match self.peer_allowed(&stream) {
             Err(why) => {
                 warn!("control connection refused: {why}");
                 Answer::failed(format!("refused: {why}"))
             }
-            Ok(()) => match serde_json::from_str::<Request>(&line) {
+            Ok(()) => match read_request(&stream, Duration::from_secs(10)) {
                 Ok(r) => self.answer(&r),
-                Err(e) => Answer::failed(format!("not a request: {e}")),
+                Err(why) => Answer::failed(why),
             },
         };
+        let stop = answer.ok && answer.data.get("stopping").is_some();
         let mut out = serde_json::to_string(&answer).unwrap_or_default();
         out.push('\n');
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         let mut stream = stream;
-        let _ = stream.write_all(out.as_bytes());
+        let _ = stream
+            .write_all(out.as_bytes())
+            .and_then(|()| stream.flush());
+        if stop {
+            // Only once the client has its answer: the process may end right after.
+            info!("enumd ctl stop: shutting down");
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+        }
     }
 
     /// The same user as this process, or root.
@@ -187,8 +207,7 @@ impl Server {
                 None => Answer::failed("retransfer: name the zone"),
             },
             "stop" => {
-                info!("enumd ctl stop: shutting down");
-                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+                // Carried out once the answer is written (see `serve`).
                 Answer {
                     ok: true,
                     lines: vec!["stopping".into()],
@@ -366,6 +385,28 @@ impl Server {
     }
 }
 
+/// Reads one request line: at most 64 KiB, all of it within `limit`.
+fn read_request(stream: &UnixStream, limit: Duration) -> Result<Request, String> {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut reader = stream;
+    while !line.contains(&b'\n') {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || line.len() > 64 << 10 {
+            return Err("no whole request within 10 s and 64 KiB".into());
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("reading the request: {e}")),
+        }
+    }
+    serde_json::from_slice(&line).map_err(|e| format!("not a request: {e}"))
+}
+
 /// The client side: sends `request` to the socket at `path`; the answer, or why there is none
 /// (the server is not reachable).
 pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
@@ -374,9 +415,9 @@ pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Answer, 
     let _ = stream.set_read_timeout(Some(timeout));
     let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
     line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("{shown}: {e}"))?;
+    // A refused client is answered without its request being read: the write may fail, and
+    // the answer is there to read all the same.
+    let _ = stream.write_all(line.as_bytes());
     let mut answer = String::new();
     BufReader::new(&stream)
         .read_line(&mut answer)

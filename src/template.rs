@@ -114,6 +114,34 @@ fn expand_noting(template: &[u8], aus: &[u8], out: &mut Vec<u8>, hole: &mut dyn 
     out.extend_from_slice(&template[rest..]);
 }
 
+/// Whether what the ENUM checks find in a record made from `template` is the same at every
+/// number it stands for: true when its REGEXP's pattern names no digit (nor a `[` class) but
+/// through the number's own places. `!^.*$!sip:\0@…!` is; `!^\+4412(.*)$!tel:\0!` is not (it
+/// matches +44123 and not +44789), so such a record is checked at each number.
+pub fn checks_alike_at_every_number(template: &[u8]) -> bool {
+    let Some(([_, _, regexp], _)) = strings(template) else {
+        return false;
+    };
+    let Some((&delim, rest)) = regexp.split_first() else {
+        return true; // no REGEXP: nothing in it depends on the number
+    };
+    let mut escaped = false;
+    for &b in rest {
+        if escaped {
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+            continue;
+        } else if b == delim {
+            return true; // the pattern ends here; the replacement may name anything
+        }
+        if b.is_ascii_digit() || b == b'[' {
+            return false;
+        }
+    }
+    true
+}
+
 /// [`expand`] for a stream of records that mostly share a few templates, as a walk of a zone
 /// does: the last few expansions are kept with the places their number goes, so the next
 /// number of the same shape costs one copy and its digits rather than a parse and a copy per
@@ -203,6 +231,25 @@ mod tests {
             "!^.*$!tel:+449999999999;npdi;rn=+449999999999!",
         );
         assert_eq!(make(b"+449999999999", &other).unwrap(), t);
+    }
+
+    #[test]
+    fn a_pattern_that_names_digits_is_checked_at_each_number() {
+        let aus = b"+44123";
+        let at = |regexp: &str| make(aus, &naptr("u", "E2U+sip", regexp)).unwrap();
+        assert!(checks_alike_at_every_number(&at(
+            "!^.*$!sip:+44123@x.example!"
+        )));
+        assert!(checks_alike_at_every_number(&at(
+            "!^\\+44123$!sip:+44123@x.example!"
+        )));
+        assert!(!checks_alike_at_every_number(&at(
+            "!^\\+4412(.*)$!tel:+44123!"
+        )));
+        assert!(!checks_alike_at_every_number(&at(
+            "!^[+]44123$!sip:+44123@x!"
+        )));
+        assert!(!checks_alike_at_every_number(&at("!^.{3}$!sip:+44123@x!")));
     }
 
     #[test]

@@ -231,6 +231,7 @@ fn notify_sends_the_current_version_again() {
     );
     let mut buf = [0u8; 1500];
     let (n, from) = target.recv_from(&mut buf).expect("the NOTIFY at start");
+    let first_id = [buf[0], buf[1]];
     // Acknowledged, so that only ctl can make it come again.
     let mut ack = buf[..12].to_vec();
     ack[2] |= 0x80;
@@ -248,6 +249,11 @@ fn notify_sends_the_current_version_again() {
         .expect("the NOTIFY ctl asked for");
     assert_eq!(buf[2] >> 3 & 0x0f, 4, "opcode NOTIFY");
     assert!(again > 12);
+    assert_ne!(
+        [buf[0], buf[1]],
+        first_id,
+        "a new NOTIFY, not the first one sent again"
+    );
 }
 
 #[test]

@@ -793,6 +793,9 @@ fn ctl_retransfer_takes_the_whole_zone_again() {
     server.wait_for("serial 10", Duration::from_secs(20), || {
         serial(&server) == Some(10)
     });
+    // The primary's data changes without its serial (a restored backup, say): only a
+    // retransfer brings it.
+    primary.with(|s| s.zone = zone(10, (3600, 1, 600), 0..6));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
         .args(["ctl", "--socket"])
         .arg(dir.join("ctl.sock"))
@@ -813,5 +816,16 @@ fn ctl_retransfer_takes_the_whole_zone_again() {
         line.contains("kind=\"AXFR\"") && line.contains("serial=10"),
         "{line}"
     );
-    assert_eq!(naptr_answer(&server, 3), (ResponseCode::NoError, 1));
+    assert_eq!(naptr_answer(&server, 5), (ResponseCode::NoError, 1));
+    server.wait_for("the copy written", Duration::from_secs(20), || {
+        server.logged("zone file written").len() == 2
+    });
+    // What a restart serves is the retransferred copy.
+    drop(server);
+    primary.with(|s| s.silent = true);
+    let server = ChildServer::start(&config);
+    server.wait_for("serial 10", Duration::from_secs(20), || {
+        serial(&server) == Some(10)
+    });
+    assert_eq!(naptr_answer(&server, 5), (ResponseCode::NoError, 1));
 }

@@ -250,8 +250,8 @@ fn reply(
 }
 
 /// A secondary zone's place in the timer thread: its state, or None while a refresh thread
-/// has it, and whether a NOTIFY (or a retransfer) came meanwhile: then it is refreshed again
-/// at once (by AXFR).
+/// has it, and whether a NOTIFY or a retransfer came meanwhile: then it is refreshed again at
+/// once (a retransfer by AXFR).
 struct Slot {
     zone: usize,
     state: Option<State>,
@@ -572,12 +572,16 @@ fn take(
             }
             let findings = zone.warnings.len() + zone.unlisted_warnings;
             let zone: Arc<Zone> = Arc::from(zone);
-            let change = ours.and_then(|cur| {
-                let change = difference(cur, &zone);
-                let records = zone.stats.records.max(1);
-                let size = change.removed.len() + change.added.len();
-                (size <= records / WHOLE_CHANGE_SHARE).then_some((cur.serial, change))
-            });
+            // A difference is journaled only as a step up in serial: a retransfer (at our own
+            // serial, or below) starts the journal again from the copy, as BIND's does.
+            let change = ours
+                .filter(|cur| serial_gt(zone.serial, cur.serial))
+                .and_then(|cur| {
+                    let change = difference(cur, &zone);
+                    let records = zone.stats.records.max(1);
+                    let size = change.removed.len() + change.added.len();
+                    (size <= records / WHOLE_CHANGE_SHARE).then_some((cur.serial, change))
+                });
             (Incoming::Whole { zone, change }, findings)
         }
     };
