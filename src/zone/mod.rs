@@ -2443,38 +2443,40 @@ mod tests {
         assert_eq!(back, added);
     }
 
-    #[test]
-    fn a_shape_checked_once_reports_each_number_s_own_findings() {
-        // Both records have one template; the second is not checked again, yet its warning
-        // names its own number and its own line.
+    /// The builder's report of a zone holding, at +44123 and then +44789, one `pstn:tel`
+    /// NAPTR each whose REGEXP is `regexp(number)` (lines 2 and 3), and how many shapes it
+    /// remembered.
+    fn two_numbers(regexp: impl Fn(&str) -> String) -> (Vec<String>, usize) {
         let mut b = ZoneBuilder::new(&apex(), false);
         add(&mut b, "@", rtype::SOA, &soa(), 1);
-        for (line, (owner, number)) in [("3.2.1", "+44123"), ("9.8.7", "+44789")]
-            .into_iter()
-            .enumerate()
-        {
+        for (line, (owner, number)) in [(2, ("3.2.1", "+44123")), (3, ("9.8.7", "+44789"))] {
             let mut r = vec![0, 10, 0, 100, 1, b'u', 12];
             r.extend_from_slice(b"E2U+pstn:tel");
-            let regexp = format!("!^.*$!tel:{number};npdi;rn=+4410!");
+            let regexp = regexp(number);
             r.push(u8::try_from(regexp.len()).unwrap());
             r.extend_from_slice(regexp.as_bytes());
             r.push(0);
-            add(
-                &mut b,
-                owner,
-                rtype::NAPTR,
-                &r,
-                u32::try_from(line).unwrap() + 2,
-            );
+            add(&mut b, owner, rtype::NAPTR, &r, line);
         }
-        assert_eq!(b.shapes.len(), 1, "one shape, checked once");
+        let shapes = b.shapes.len();
         let whole = Pos {
             file: Arc::from(Path::new("t.zone")),
             line: 0,
         };
         let (zone, report) = b.finish(&whole, false);
         assert!(zone.is_some());
-        let listed: Vec<String> = report.listed.iter().map(ToString::to_string).collect();
+        (
+            report.listed.iter().map(ToString::to_string).collect(),
+            shapes,
+        )
+    }
+
+    #[test]
+    fn a_shape_checked_once_reports_each_number_s_own_findings() {
+        // Both records have one template; the second is not checked again, yet its warning
+        // names its own number and its own line.
+        let (listed, shapes) = two_numbers(|n| format!("!^.*$!tel:{n};npdi;rn=+4410!"));
+        assert_eq!(shapes, 1, "one shape, checked once");
         assert_eq!(listed.len(), 2, "{listed:?}");
         assert!(
             listed[0].starts_with("t.zone:2: warning: 3.2.1.4.4.e164.arpa."),
@@ -2498,33 +2500,8 @@ mod tests {
     #[test]
     fn a_shape_whose_pattern_names_digits_is_checked_at_each_number() {
         // The same template at both numbers, but its pattern matches only the first.
-        let mut b = ZoneBuilder::new(&apex(), false);
-        add(&mut b, "@", rtype::SOA, &soa(), 1);
-        for (line, (owner, number)) in [("3.2.1", "+44123"), ("9.8.7", "+44789")]
-            .into_iter()
-            .enumerate()
-        {
-            let mut r = vec![0, 10, 0, 100, 1, b'u', 12];
-            r.extend_from_slice(b"E2U+pstn:tel");
-            let regexp = format!("!^\\+4412(.*)$!tel:{number};enumdi!");
-            r.push(u8::try_from(regexp.len()).unwrap());
-            r.extend_from_slice(regexp.as_bytes());
-            r.push(0);
-            add(
-                &mut b,
-                owner,
-                rtype::NAPTR,
-                &r,
-                u32::try_from(line).unwrap() + 2,
-            );
-        }
-        assert!(b.shapes.is_empty(), "not remembered");
-        let whole = Pos {
-            file: Arc::from(Path::new("t.zone")),
-            line: 0,
-        };
-        let (_, report) = b.finish(&whole, false);
-        let listed: Vec<String> = report.listed.iter().map(ToString::to_string).collect();
+        let (listed, shapes) = two_numbers(|n| format!("!^\\+4412(.*)$!tel:{n};enumdi!"));
+        assert_eq!(shapes, 0, "not remembered");
         assert_eq!(listed.len(), 1, "{listed:?}");
         assert!(listed[0].starts_with("t.zone:3: "), "{listed:?}");
         assert!(
