@@ -11,7 +11,6 @@
 
 pub mod client;
 pub mod config;
-pub mod control;
 pub mod cookie;
 pub mod e164;
 pub mod enumservice;
@@ -19,6 +18,7 @@ pub mod lookup;
 pub mod name;
 pub mod naptr;
 pub mod notify;
+pub mod ops;
 pub mod os;
 pub mod owner;
 pub mod rdata;
@@ -26,7 +26,6 @@ pub mod record;
 pub mod reload;
 pub mod request;
 pub mod server;
-pub mod systemd;
 pub mod template;
 pub mod validate;
 pub mod wire;

@@ -220,12 +220,12 @@ fn ctl(args: &CtlArgs, config_path: &std::path::Path) -> ExitCode {
             }
         },
     };
-    let request = enumd::control::Request {
+    let request = enumd::ops::control::Request {
         command: args.command.clone(),
         zone: args.zone.clone(),
     };
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
-    let answer = match enumd::control::ask(&socket, &request, timeout) {
+    let answer = match enumd::ops::control::ask(&socket, &request, timeout) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("enumd ctl: not reachable: {e}");
@@ -402,7 +402,9 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = enumd::control::start(&config, owner.clone(), serving.secondaries.clone()) {
+        if let Err(e) =
+            enumd::ops::control::start(&config, owner.clone(), serving.secondaries.clone())
+        {
             error!("{e}");
             return ExitCode::FAILURE;
         }
@@ -411,10 +413,10 @@ fn serve(config: Config) -> ExitCode {
         info!(version = VERSION, "serving");
         // The sockets were bound before the zones loaded, so queries that came meanwhile are
         // waiting in them: ready now means answered now.
-        enumd::systemd::ready(&summary);
+        enumd::ops::systemd::ready(&summary);
         shutdown_signal().await;
         info!("shutting down");
-        enumd::systemd::stopping();
+        enumd::ops::systemd::stopping();
         if let Some(socket) = &config.control {
             let _ = std::fs::remove_file(socket);
         }

@@ -1318,7 +1318,7 @@ pub async fn signals(owner: Handle, watch: bool) {
         };
         if all {
             info!("SIGHUP: reloading all zones");
-            crate::systemd::reloading();
+            crate::ops::systemd::reloading();
         }
         let (done, finished) = tokio::sync::oneshot::channel();
         if !owner.send(Command::Reload {
@@ -1334,7 +1334,7 @@ pub async fn signals(owner: Handle, watch: bool) {
             return;
         };
         if all {
-            crate::systemd::ready(&report.summary);
+            crate::ops::systemd::ready(&report.summary);
         }
     }
 }

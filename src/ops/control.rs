@@ -291,7 +291,7 @@ impl Server {
     fn reload(&self, only: Option<usize>) -> Answer {
         let (done, finished) = tokio::sync::oneshot::channel();
         info!("enumd ctl reload");
-        crate::systemd::reloading();
+        super::systemd::reloading();
         if !self.owner.send(Command::Reload {
             all: true,
             only,
@@ -302,7 +302,7 @@ impl Server {
         let Ok(report): Result<ReloadReport, _> = finished.blocking_recv() else {
             return Answer::failed("the zone owner has ended");
         };
-        crate::systemd::ready(&report.summary);
+        super::systemd::ready(&report.summary);
         let mut lines = Vec::new();
         for z in &report.zones {
             let serial = z.serial.map_or_else(|| "none".into(), |s| s.to_string());
