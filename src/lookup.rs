@@ -66,9 +66,52 @@ pub struct Entry<'a> {
     pub required: bool,
 }
 
+/// What kind of answer a query got, for the counters and the query log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The name exists and has records of the type asked (or a CNAME to follow).
+    Hit,
+    /// Synthesized from a wildcard (RFC 4592).
+    Wildcard,
+    /// The name exists (or a wildcard matched) but has no records of the type asked.
+    NoData,
+    NxDomain,
+    /// A delegation below the zone: the cut's NS in authority.
+    Referral,
+    /// A name in no zone served here, another class, or a refused request.
+    Refused,
+    /// Any other error: SERVFAIL, FORMERR, NOTIMP, BADVERS, NOTAUTH.
+    Error,
+}
+
+impl Kind {
+    pub const ALL: [Self; 7] = [
+        Self::Hit,
+        Self::Wildcard,
+        Self::NoData,
+        Self::NxDomain,
+        Self::Referral,
+        Self::Refused,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Wildcard => "wildcard",
+            Self::NoData => "nodata",
+            Self::NxDomain => "nxdomain",
+            Self::Referral => "referral",
+            Self::Refused => "refused",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// What to send back, apart from header copying and encoding.
 pub struct Answer<'a> {
     pub rcode: Rcode,
+    pub kind: Kind,
     pub authoritative: bool,
     pub answer: Vec<Entry<'a>>,
     pub authority: Vec<Entry<'a>>,
@@ -79,6 +122,11 @@ impl Answer<'_> {
     pub fn error(rcode: Rcode) -> Self {
         Self {
             rcode,
+            kind: if rcode == Rcode::Refused {
+                Kind::Refused
+            } else {
+                Kind::Error
+            },
             authoritative: false,
             answer: Vec::new(),
             authority: Vec::new(),
@@ -109,6 +157,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a
     };
     let mut answer = Answer {
         rcode: Rcode::NoError,
+        kind: Kind::Hit,
         authoritative: true,
         answer: Vec::new(),
         authority: Vec::new(),
@@ -122,6 +171,12 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a
         &mut answer,
         &mut Vec::new(),
     );
+    // `resolve` said how the question's own name was found; what came of it decides the rest.
+    if answer.rcode == Rcode::NxDomain {
+        answer.kind = Kind::NxDomain;
+    } else if answer.answer.is_empty() && matches!(answer.kind, Kind::Hit | Kind::Wildcard) {
+        answer.kind = Kind::NoData;
+    }
     answer
 }
 
@@ -211,9 +266,21 @@ fn resolve<'a>(
     out: &mut Answer<'a>,
     chain: &mut Vec<Vec<u8>>,
 ) {
+    let top = chain.is_empty();
     let node = match find(zone, lower, qtype) {
-        Found::Exact(n) | Found::Wildcard(n) => n,
-        Found::Cut(cut, offset) => return referral(zone, cut, lower, spelling.owner(offset), out),
+        Found::Exact(n) => n,
+        Found::Wildcard(n) => {
+            if top {
+                out.kind = Kind::Wildcard;
+            }
+            n
+        }
+        Found::Cut(cut, offset) => {
+            if top {
+                out.kind = Kind::Referral;
+            }
+            return referral(zone, cut, lower, spelling.owner(offset), out);
+        }
         Found::NxDomain => {
             out.rcode = Rcode::NxDomain;
             return negative(zone, out);

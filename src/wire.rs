@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Key};
 use crate::cookie::{self, Cookies};
-use crate::lookup::{self, Answer, Entry, Owner, Rcode, Snapshot};
+use crate::lookup::{self, Answer, Entry, Kind, Owner, Rcode, Snapshot};
 use crate::name;
 use crate::rdata::rtype;
 use crate::request::{self, CookieOption, Edns, HEADER_LEN, Rejected};
@@ -126,8 +126,48 @@ impl Options<'_> {
     }
 }
 
-/// Answers one request from `client`. Writes the response into `out` and returns true, or
-/// returns false when nothing should be sent (too short to carry an ID, or itself a response).
+/// What [`respond`] made of one request: what the counters and query logs record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to send: too short to carry an ID (`response` false), or itself a response.
+    Dropped { response: bool },
+    /// The response is in `out`.
+    Answered(Served),
+}
+
+impl Outcome {
+    pub fn answered(&self) -> bool {
+        matches!(self, Self::Answered(_))
+    }
+}
+
+/// An answered request, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The question's type; none if the request could not be read.
+    pub qtype: Option<u16>,
+    pub rcode: Rcode,
+    pub kind: Kind,
+    /// Sent with TC set: it did not fit.
+    pub truncated: bool,
+    /// The request could not be read (answered FORMERR, or NOTIMP for an unknown opcode).
+    pub malformed: bool,
+}
+
+impl Served {
+    fn unreadable(rcode: Rcode) -> Outcome {
+        Outcome::Answered(Self {
+            qtype: None,
+            rcode,
+            kind: Kind::Error,
+            truncated: false,
+            malformed: true,
+        })
+    }
+}
+
+/// Answers one request from `client`. Writes the response into `out`, or says why nothing
+/// should be sent (too short to carry an ID, or itself a response).
 pub fn respond(
     snapshot: &Snapshot,
     request: &[u8],
@@ -135,11 +175,15 @@ pub fn respond(
     client: IpAddr,
     policy: &Policy,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Outcome {
     out.clear();
     let req = match request::parse(request) {
         Ok(r) => r,
-        Err(Rejected::Drop) => return false,
+        Err(Rejected::Drop) => {
+            return Outcome::Dropped {
+                response: request.len() >= HEADER_LEN,
+            };
+        }
         // An opcode we do not implement is NOTIMP whatever follows its header.
         Err(Rejected::FormErr) if !is_query(request[2]) => {
             header(
@@ -150,7 +194,7 @@ pub fn respond(
                 Rcode::NotImp,
                 false,
             );
-            return true;
+            return Served::unreadable(Rcode::NotImp);
         }
         Err(Rejected::FormErr) => {
             // The header is there (parse checked its length): answer with its ID, RD and CD.
@@ -162,7 +206,7 @@ pub fn respond(
                 Rcode::FormErr,
                 false,
             );
-            return true;
+            return Served::unreadable(Rcode::FormErr);
         }
     };
     let (id, edns, qname, qtype, qclass) = (req.id, req.edns, req.qname(), req.qtype, req.qclass);
@@ -278,7 +322,13 @@ pub fn respond(
         },
         _ => {}
     }
-    true
+    Outcome::Answered(Served {
+        qtype: Some(qtype),
+        rcode: answer.rcode,
+        kind: answer.kind,
+        truncated: out.len() > 2 && out[2] & 0x02 != 0,
+        malformed: false,
+    })
 }
 
 /// Seconds since the Unix epoch, modulo 2³², as cookie timestamps count them (RFC 9018 §4.3).

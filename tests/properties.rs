@@ -872,7 +872,7 @@ fn check_wire(
         (Transport::Tcp, Some(4096), 65_535),
     ] {
         let q = query_bytes(0x1234, qname, qtype, payload);
-        prop_assert!(respond(snapshot, &q, transport, CLIENT, &policy, &mut out));
+        prop_assert!(respond(snapshot, &q, transport, CLIENT, &policy, &mut out).answered());
         prop_assert!(
             out.len() <= limit,
             "{} octets over {transport:?}",
