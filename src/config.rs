@@ -40,6 +40,16 @@ pub struct Config {
     /// (root aside) are refused whatever they allow.
     #[serde(default = "default_control_mode")]
     pub control_mode: String,
+    /// Where `/metrics` is served over HTTP, in Prometheus text format (none: not served).
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
+    /// One line per query to this file, or to standard output for `"-"` (none: no query log);
+    /// relative paths are taken from the config file's directory.
+    #[serde(default)]
+    pub query_log: Option<PathBuf>,
+    /// dnstap: AUTH_QUERY and AUTH_RESPONSE messages in fstrm frames (none: off).
+    #[serde(default)]
+    pub dnstap: Option<DnstapConfig>,
     /// NSID (RFC 5001): what this server calls itself to clients that ask, as text or hex.
     #[serde(default)]
     pub nsid: Option<String>,
@@ -144,6 +154,27 @@ fn in_prefix(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
         }
         _ => false,
     }
+}
+
+/// Where dnstap frames go: a reader's unix socket (fstrm's bidirectional handshake, as
+/// `fstrm_capture` and `dnstap-read`'s pipelines expect) or a file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnstapConfig {
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// One query in this many is logged (1: every query).
+    #[serde(default = "default_sample")]
+    pub sample: u32,
+    /// The `identity` field of each message (default: the host's name).
+    #[serde(default)]
+    pub identity: Option<String>,
+}
+
+fn default_sample() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -444,6 +475,25 @@ impl Config {
             && c.is_relative()
         {
             *c = normalize(&dir.join(&*c));
+        }
+        if let Some(q) = config.query_log.as_mut()
+            && q.is_relative()
+            && q.as_os_str() != "-"
+        {
+            *q = normalize(&dir.join(&*q));
+        }
+        if let Some(d) = config.dnstap.as_mut() {
+            match (&mut d.socket, &mut d.file) {
+                (Some(p), None) | (None, Some(p)) => {
+                    if p.is_relative() {
+                        *p = normalize(&dir.join(&*p));
+                    }
+                }
+                _ => return Err("dnstap: give socket or file, one of them".to_string()),
+            }
+            if d.sample == 0 {
+                return Err("dnstap.sample must be at least 1 (one query in N)".to_string());
+            }
         }
         if config.control_mode_bits().is_none() {
             return Err(format!(

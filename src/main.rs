@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tracing::{error, info};
@@ -55,8 +56,9 @@ enum Command {
 struct CtlArgs {
     /// What to do: status; zone-status [ZONE]; reload [ZONE] (waits, and says what came of
     /// each zone); flush [ZONE] (write pending changes to zone files); notify ZONE;
-    /// retransfer ZONE (a secondary's whole zone again); stop.
-    #[arg(value_parser = ["status", "zone-status", "reload", "flush", "notify", "retransfer", "stop"])]
+    /// retransfer ZONE (a secondary's whole zone again); stats (queries answered, by rcode,
+    /// kind and type); stop.
+    #[arg(value_parser = ["status", "zone-status", "reload", "flush", "notify", "retransfer", "stats", "stop"])]
     command: String,
     /// The zone, for the commands that take one.
     zone: Option<String>,
@@ -224,7 +226,7 @@ fn ctl(args: &CtlArgs, config_path: &std::path::Path) -> ExitCode {
         command: args.command.clone(),
         zone: args.zone.clone(),
     };
-    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.timeout.max(1));
     let answer = match enumd::ops::control::ask(&socket, &request, timeout) {
         Ok(a) => a,
         Err(e) => {
@@ -275,7 +277,7 @@ fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
         server,
         follow_referrals: args.follow_referrals,
         service: args.service.clone(),
-        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let res = match client::resolve(&number, &args.apex, &opts) {
         Ok(r) => r,
@@ -408,6 +410,19 @@ fn serve(config: Config) -> ExitCode {
             error!("{e}");
             return ExitCode::FAILURE;
         }
+        if let Some(addr) = config.metrics {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    info!(%addr, "metrics at http://{addr}/metrics");
+                    tokio::spawn(enumd::ops::metrics::serve(l, owner.clone()));
+                }
+                Err(e) => {
+                    error!("metrics: cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let tap = serving.tap.clone();
         tokio::spawn(enumd::owner::signals(owner, config.watch));
         tokio::spawn(listeners.serve(serving));
         info!(version = VERSION, "serving");
@@ -417,6 +432,11 @@ fn serve(config: Config) -> ExitCode {
         shutdown_signal().await;
         info!("shutting down");
         enumd::ops::systemd::stopping();
+        if let Some(tap) = tap {
+            tokio::task::spawn_blocking(move || tap.finish(Duration::from_secs(2)))
+                .await
+                .ok();
+        }
         if let Some(socket) = &config.control {
             let _ = std::fs::remove_file(socket);
         }

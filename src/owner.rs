@@ -22,6 +22,7 @@ use crate::lookup::Snapshot;
 use crate::name;
 use crate::naptr::RegexCache;
 use crate::notify::Notifier;
+use crate::ops::metrics;
 use crate::reload::{self, ZoneSet};
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Verdict};
@@ -132,6 +133,8 @@ pub struct ZoneStatus {
     pub journal_bytes: Option<u64>,
     /// Changes not yet written to the zone file.
     pub unflushed_changes: usize,
+    /// What came of the last read of the zone's file (none for a secondary or a catalog).
+    pub last_load: Option<reload::LoadRecord>,
 }
 
 /// What a reload did to one zone.
@@ -277,6 +280,7 @@ impl Owner {
                     file: zc.file.display().to_string(),
                     journal_bytes: live.map(|l| l.journal.len()),
                     unflushed_changes: live.map_or(0, |l| l.unflushed),
+                    last_load: self.zones.last_load(i).cloned(),
                 }
             })
             .collect()
@@ -721,6 +725,13 @@ impl Owner {
             self.publish();
         }
         for (req, answer) in group.into_iter().zip(answers) {
+            let zone = answer
+                .zone
+                .map_or("", |i| self.config.zones[i].apex.as_str());
+            metrics::global().tally(
+                "enumd_updates",
+                &[("zone", zone), ("rcode", rcode::name(answer.rcode))],
+            );
             let bytes = answer.encode(now);
             match req.reply {
                 Reply::Udp(socket) => {
@@ -1124,7 +1135,7 @@ type FromFile = (ChangeSet, Arc<Zone>, usize);
 fn file_difference(
     current: &Zone,
     zc: &crate::config::ZoneConfig,
-) -> Result<(FromFile, Vec<PathBuf>), crate::zone::LoadFailure> {
+) -> Result<(FromFile, Vec<PathBuf>, usize), crate::zone::LoadFailure> {
     match diff::from_file(current, &zc.file, zc.strict, zc.max_records)? {
         Outcome::Changed(found) => {
             for w in &found.warnings {
@@ -1133,6 +1144,7 @@ fn file_difference(
             if found.unlisted_warnings > 0 {
                 warn!(zone = %zc.apex, "… and {} more warnings not listed", found.unlisted_warnings);
             }
+            let warnings = found.warnings.len() + found.unlisted_warnings;
             let diff::FileChange {
                 change,
                 next,
@@ -1140,14 +1152,15 @@ fn file_difference(
                 changed_names,
                 ..
             } = *found;
-            Ok(((change, Arc::new(next), changed_names), files))
+            Ok(((change, Arc::new(next), changed_names), files, warnings))
         }
         Outcome::Whole => {
             let new = reload::load_zone(zc)?;
             let change = difference(current, &new);
             let names = new.stats.names;
             let files = new.files.clone();
-            Ok(((change, new, names), files))
+            let warnings = new.warnings.len() + new.unlisted_warnings;
+            Ok(((change, new, names), files, warnings))
         }
     }
 }

@@ -111,6 +111,22 @@ pub struct ZoneSet {
     failures: Vec<Option<Vec<String>>>,
     /// Per zone: the files it was read from, with what they looked like then.
     stamps: Vec<Vec<(PathBuf, Option<Stamp>)>>,
+    /// Per zone: what came of its last read, for metrics.
+    loads: Vec<Option<LoadRecord>>,
+}
+
+/// What came of one read of a zone's files.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LoadRecord {
+    /// When it ended, in seconds since the Unix epoch.
+    pub at: f64,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+    pub ok: bool,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Reads of this zone that failed since the start.
+    pub failures: u64,
 }
 
 /// What identifies a version of a file without reading it.
@@ -140,6 +156,7 @@ impl ZoneSet {
             expired: vec![false; config.zones.len()],
             failures: vec![None; config.zones.len()],
             stamps: vec![Vec::new(); config.zones.len()],
+            loads: vec![None; config.zones.len()],
         };
         for i in 0..set.config.len() {
             set.reload_zone(i);
@@ -173,7 +190,8 @@ impl ZoneSet {
         let loaded = self.read_zone(i, |zc| {
             load_zone(zc).map(|zone| {
                 let files = zone.files.clone();
-                (zone, files)
+                let warnings = zone.warnings.len() + zone.unlisted_warnings;
+                (zone, files, warnings)
             })
         });
         match loaded {
@@ -185,15 +203,16 @@ impl ZoneSet {
         }
     }
 
-    /// Reads zone `i`'s files with `read`, which returns what it made of them and every file
-    /// it read. Those are watched as they were before the read, so a write during it triggers
+    /// Reads zone `i`'s files with `read`, which returns what it made of them, every file it
+    /// read and how many warnings it found. Those are watched as they were before the read, so a write during it triggers
     /// another reload. A failure is logged, and what it read is watched as well as the old
     /// version's files, so that fixing a file it newly includes reloads too.
     pub fn read_zone<R>(
         &mut self,
         i: usize,
-        read: impl FnOnce(&ZoneConfig) -> Result<(R, Vec<PathBuf>), LoadFailure>,
+        read: impl FnOnce(&ZoneConfig) -> Result<(R, Vec<PathBuf>, usize), LoadFailure>,
     ) -> Option<R> {
+        let started = Instant::now();
         let zc = &self.config[i];
         let mut files = vec![zc.file.clone()];
         if let Some(old) = &self.loaded[i] {
@@ -212,13 +231,26 @@ impl ZoneSet {
                 })
                 .collect()
         };
+        let failures = self.loads[i].as_ref().map_or(0, |l| l.failures);
+        let record = |ok: bool, errors, warnings| LoadRecord {
+            at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            seconds: started.elapsed().as_secs_f64(),
+            ok,
+            errors,
+            warnings,
+            failures: failures + u64::from(!ok),
+        };
         match read(zc) {
-            Ok((made, files)) => {
+            Ok((made, files, warnings)) => {
+                self.loads[i] = Some(record(true, 0, warnings));
                 self.stamps[i] = stamps_of(&files);
                 self.failures[i] = None;
                 Some(made)
             }
             Err(failure) => {
+                self.loads[i] = Some(record(false, failure.errors, failure.warnings));
                 log_failure(zc, &failure, self.loaded[i].is_some());
                 let mut why: Vec<String> =
                     failure.problems.iter().map(ToString::to_string).collect();
@@ -239,6 +271,11 @@ impl ZoneSet {
                 None
             }
         }
+    }
+
+    /// What came of zone `i`'s last read, if it was ever read.
+    pub fn last_load(&self, i: usize) -> Option<&LoadRecord> {
+        self.loads[i].as_ref()
     }
 
     /// The zones' configurations, in order.

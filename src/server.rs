@@ -21,6 +21,8 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::cookie::{self, Cookies};
 use crate::lookup::Snapshot;
+use crate::ops::metrics;
+use crate::ops::tap::{self, Tap};
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Policy, Transport};
 use crate::xfr::secondary::Secondaries;
@@ -53,6 +55,11 @@ pub struct Serving {
     pub transfers: Arc<Transfers>,
     /// Secondary zones: NOTIFY in, and the thread that refreshes them.
     pub secondaries: Arc<Secondaries>,
+    /// Count each answer ([`metrics`]): when something shows the counts (`metrics` or
+    /// `control` configured).
+    pub counting: bool,
+    /// dnstap and the query log, if configured.
+    pub tap: Option<Arc<Tap>>,
 }
 
 impl Serving {
@@ -74,6 +81,8 @@ impl Serving {
             secondaries: Arc::new(secondaries),
             owner,
             transfers: Arc::new(Transfers::from_config(config)),
+            counting: config.metrics.is_some() || config.control.is_some(),
+            tap: Tap::start(config)?,
         })
     }
 }
@@ -259,6 +268,11 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
     let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
     let mut received: [(usize, Option<SockaddrStorage>); UDP_BATCH] = [(0, None); UDP_BATCH];
+    let shard = serving.counting.then(|| metrics::global().udp_shard());
+    let mut recorder = serving.tap.as_ref().map(|t| t.recorder());
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     while !serving.stop.load(Ordering::Relaxed) {
         let count = {
             let mut slices = requests.each_mut().map(|b| [IoSliceMut::new(b)]);
@@ -284,6 +298,11 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     continue;
                 }
             }
+        };
+        let received_at = if recorder.is_some() {
+            tap::now()
+        } else {
+            (0, 0)
         };
         // One snapshot for the batch; released before sending, so a reload never waits.
         let mut replies: [Option<SockaddrStorage>; UDP_BATCH] = [None; UDP_BATCH];
@@ -319,7 +338,7 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                 let Some(client) = peer.as_ref().and_then(ip_of) else {
                     continue;
                 };
-                if transfer::transfer_type(&requests[i][..len]).is_some() {
+                if let Some(qtype) = transfer::transfer_type(&requests[i][..len]) {
                     // Rare: AXFR refused, IXFR answered with the SOA alone (RFC 1995 §4).
                     let plan = transfer::plan(
                         &snapshot,
@@ -330,9 +349,13 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                         unix_seconds(),
                     );
                     responses[i] = match plan {
-                        Plan::Reply(m) => m,
+                        Plan::Reply(m) => {
+                            count_transfer(qtype, "sent");
+                            m
+                        }
                         Plan::Refuse(m, why) => {
                             info!(peer = %client, "transfer over UDP refused: {why}");
+                            count_transfer(qtype, "refused");
                             m
                         }
                         Plan::Stream(_) => continue, // never over UDP
@@ -342,14 +365,35 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     ready += 1;
                     continue;
                 }
-                if wire::respond(
+                let outcome = wire::respond(
                     &snapshot,
                     &requests[i][..len],
                     Transport::Udp,
                     client,
                     &serving.policy,
                     &mut responses[i],
-                ) {
+                );
+                if let Some(shard) = &shard {
+                    shard.count(&outcome, responses[i].len());
+                }
+                if let Some(r) = recorder.as_mut()
+                    && let wire::Outcome::Answered(served) = outcome
+                    && r.wants()
+                {
+                    r.record(|e| {
+                        e.client = peer.as_ref().and_then(sockaddr).unwrap_or(local);
+                        e.server = local;
+                        e.transport = Transport::Udp;
+                        e.served = Some(served);
+                        e.query_time = received_at;
+                        e.response_time = tap::now();
+                        e.query.clear();
+                        e.query.extend_from_slice(&requests[i][..len]);
+                        e.response.clear();
+                        e.response.extend_from_slice(&responses[i]);
+                    });
+                }
+                if outcome.answered() {
                     responses.swap(i, ready);
                     replies[ready] = peer;
                     ready += 1;
@@ -431,17 +475,28 @@ fn send_batch(
 
 /// Accepts while fewer than `tcp_max_connections` are open; the rest wait in the backlog.
 async fn tcp_acceptor(listener: TcpListener, serving: Serving) {
+    let counts = metrics::global();
     loop {
-        let Ok(permit) = serving.tcp_connections.clone().acquire_owned().await else {
-            return;
+        let permit = match serving.tcp_connections.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                counts.tcp_cap_reached.fetch_add(1, Ordering::Relaxed);
+                let Ok(p) = serving.tcp_connections.clone().acquire_owned().await else {
+                    return;
+                };
+                p
+            }
         };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let serving = serving.clone();
+                counts.tcp_accepted.fetch_add(1, Ordering::Relaxed);
+                counts.tcp_open.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     if let Err(e) = tcp_connection(stream, &serving).await {
                         debug!(%peer, "tcp connection: {e}");
                     }
+                    counts.tcp_open.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
@@ -458,11 +513,18 @@ async fn tcp_acceptor(listener: TcpListener, serving: Serving) {
 async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
+    let local = stream.local_addr()?;
     let mut request = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(4096);
+    let shard = serving.counting.then(|| metrics::global().tcp_shard());
     loop {
         let len = match tokio::time::timeout(serving.tcp_idle_timeout, stream.read_u16()).await {
-            Err(_) => return Ok(()), // idle
+            Err(_) => {
+                metrics::global()
+                    .tcp_idle_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Ok(r) => r?,
         };
@@ -470,6 +532,11 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
         tokio::time::timeout(serving.tcp_idle_timeout, stream.read_exact(&mut request))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))??;
+        let received_at = if serving.tap.is_some() {
+            tap::now()
+        } else {
+            (0, 0)
+        };
         if transfer::transfer_type(&request).is_some() {
             tcp_transfer(&mut stream, &request, peer, serving).await?;
             continue;
@@ -498,14 +565,32 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             continue;
         }
         let snapshot = serving.store.load();
-        if !wire::respond(
+        let outcome = wire::respond(
             &snapshot,
             &request,
             Transport::Tcp,
             peer.ip(),
             &serving.policy,
             &mut response,
-        ) {
+        );
+        if let Some(shard) = &shard {
+            shard.count(&outcome, response.len());
+        }
+        if let (Some(t), wire::Outcome::Answered(served)) = (&serving.tap, outcome) {
+            t.record_tcp(|e| {
+                e.client = peer;
+                e.server = local;
+                e.transport = Transport::Tcp;
+                e.served = Some(served);
+                e.query_time = received_at;
+                e.response_time = tap::now();
+                e.query.clear();
+                e.query.extend_from_slice(&request);
+                e.response.clear();
+                e.response.extend_from_slice(&response);
+            });
+        }
+        if !outcome.answered() {
             continue;
         }
         drop(snapshot);
@@ -539,10 +624,15 @@ async fn tcp_transfer(
             unix_seconds(),
         )
     };
+    let qtype = transfer::transfer_type(request).unwrap_or(0);
     let out = match plan {
-        Plan::Reply(m) => return write_framed(stream, &m).await,
+        Plan::Reply(m) => {
+            count_transfer(qtype, "sent");
+            return write_framed(stream, &m).await;
+        }
         Plan::Refuse(m, why) => {
             info!(%peer, "transfer refused: {why}");
+            count_transfer(qtype, "refused");
             return write_framed(stream, &m).await;
         }
         Plan::Stream(out) => out,
@@ -578,10 +668,12 @@ async fn tcp_transfer(
             Ok(Ok(())) => written += chunk.len(),
             Ok(Err(e)) => {
                 warn!(zone = %apex, %peer, kind, serial, "transfer out cut off after {written} octets: {e}");
+                count_transfer(qtype, "failed");
                 return Err(e);
             }
             Err(_) => {
                 warn!(zone = %apex, %peer, kind, serial, "transfer out stopped after {written} octets: the client stopped reading");
+                count_transfer(qtype, "failed");
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "client not reading",
@@ -590,6 +682,7 @@ async fn tcp_transfer(
         }
     }
     let (messages, records) = encoder.await.unwrap_or_default();
+    count_transfer(qtype, "sent");
     info!(
         zone = %apex,
         %peer,
@@ -601,6 +694,15 @@ async fn tcp_transfer(
         "transfer out"
     );
     Ok(())
+}
+
+fn count_transfer(qtype: u16, result: &str) {
+    let kind = if qtype == crate::rdata::rtype::IXFR {
+        "ixfr"
+    } else {
+        "axfr"
+    };
+    metrics::global().tally("enumd_transfers_out", &[("type", kind), ("result", result)]);
 }
 
 /// Seconds since the Unix epoch, for TSIG.

@@ -206,6 +206,14 @@ impl Server {
                 Some(i) => self.retransfer(i),
                 None => Answer::failed("retransfer: name the zone"),
             },
+            "stats" => {
+                let sums = super::metrics::global().sums();
+                Answer {
+                    ok: true,
+                    lines: sums.to_lines(),
+                    data: sums.to_json(),
+                }
+            }
             "stop" => {
                 // Carried out once the answer is written (see `serve`).
                 Answer {
@@ -215,7 +223,7 @@ impl Server {
                 }
             }
             other => Answer::failed(format!(
-                "{other}: not a command (status, zone-status, reload, flush, notify, retransfer, stop)"
+                "{other}: not a command (status, zone-status, reload, flush, notify, retransfer, stats, stop)"
             )),
         }
     }

@@ -1,5 +1,9 @@
-//! What an operator handles the running server by: the control socket `enumd ctl` talks to,
-//! and readiness reports to systemd.
+//! What an operator handles the running server by: counters and `/metrics`, query logs
+//! (dnstap and plain lines), the control socket `enumd ctl` talks to, and readiness reports
+//! to systemd.
 
 pub mod control;
+pub mod dnstap;
+pub mod metrics;
 pub mod systemd;
+pub mod tap;

@@ -166,6 +166,14 @@ impl Secondaries {
     /// or signed with its `primary_key`), which starts a refresh; REFUSED from anyone else
     /// and for zones that are not secondary here; NOTAUTH for zones not served at all.
     pub fn notify(&self, raw: &[u8], peer: SocketAddr, now: u64) -> Vec<u8> {
+        let out = self.answer_notify(raw, peer, now);
+        let code = out.get(3).map_or(rcode::SERVFAIL, |b| b & 0x0f);
+        crate::ops::metrics::global()
+            .tally("enumd_notifies_received", &[("rcode", rcode::name(code))]);
+        out
+    }
+
+    fn answer_notify(&self, raw: &[u8], peer: SocketAddr, now: u64) -> Vec<u8> {
         let Ok(msg) = Message::parse(raw) else {
             return reply(raw, None, rcode::FORMERR, None, now);
         };
@@ -456,6 +464,10 @@ fn refresh(s: &mut State, owner: &Handle, expiry: &Expiry) {
                 if let Err(e) = journal::write_durably(&tmp, stamp.as_bytes(), &s.stamp) {
                     warn!(zone = %s.apex_text, "the refresh time is not kept: {e}; a restart counts the copy's expiry from then");
                 }
+                crate::ops::metrics::global().tally(
+                    "enumd_refreshes",
+                    &[("zone", &s.apex_text), ("result", "ok")],
+                );
                 if s.expired {
                     s.expired = false;
                     info!(zone = %s.apex_text, serial = version.serial, "a primary answered: served again");
@@ -469,6 +481,10 @@ fn refresh(s: &mut State, owner: &Handle, expiry: &Expiry) {
             Err(e) => warn!(zone = %s.apex_text, primary = %p.addr, "refresh failed: {e}"),
         }
     }
+    crate::ops::metrics::global().tally(
+        "enumd_refreshes",
+        &[("zone", &s.apex_text), ("result", "failed")],
+    );
     let retry = ours.as_deref().map_or(10, |z| Timers::of(z).retry);
     s.next = Instant::now() + Duration::from_secs(u64::from(retry));
     info!(
