@@ -413,7 +413,8 @@ fn serve(config: Config) -> ExitCode {
         if let Some(addr) = config.metrics {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => {
-                    info!(%addr, "metrics at http://{addr}/metrics");
+                    let addr = l.local_addr().unwrap_or(addr);
+                    info!(metrics = %addr, "metrics at http://{addr}/metrics");
                     tokio::spawn(enumd::ops::metrics::serve(l, owner.clone()));
                 }
                 Err(e) => {

@@ -310,34 +310,45 @@ impl Dnstap {
                 &x,
             );
         }
-        match &mut self.out {
-            Output::File(f) => f.write_all(&self.buf).is_ok(),
-            Output::Socket {
-                path,
-                stream,
-                tried,
-            } => {
-                if stream.is_none() && tried.is_none_or(|t| t.elapsed() >= RECONNECT) {
-                    *tried = Some(Instant::now());
-                    match connect(path) {
-                        Ok(s) => {
-                            info!(socket = %path.display(), "dnstap: connected");
-                            *stream = Some(BufWriter::with_capacity(64 << 10, s));
-                        }
-                        Err(e) => {
-                            warn!(socket = %path.display(), "dnstap: cannot connect: {e}; frames are dropped until it can")
-                        }
-                    }
-                }
-                let Some(s) = stream else {
-                    return false;
-                };
-                if let Err(e) = s.write_all(&self.buf) {
-                    warn!(socket = %path.display(), "dnstap: the reader went away: {e}");
-                    *stream = None;
-                    return false;
-                }
-                true
+        if let Output::File(f) = &mut self.out {
+            return f.write_all(&self.buf).is_ok();
+        }
+        self.connect_if_due();
+        let Output::Socket { path, stream, .. } = &mut self.out else {
+            return false;
+        };
+        let Some(s) = stream else {
+            return false;
+        };
+        if let Err(e) = s.write_all(&self.buf) {
+            warn!(socket = %path.display(), "dnstap: the reader went away: {e}");
+            *stream = None;
+            return false;
+        }
+        true
+    }
+
+    /// Connects to the reader's socket when not connected and the last try is long enough ago.
+    fn connect_if_due(&mut self) {
+        let Output::Socket {
+            path,
+            stream,
+            tried,
+        } = &mut self.out
+        else {
+            return;
+        };
+        if stream.is_some() || tried.is_some_and(|t| t.elapsed() < RECONNECT) {
+            return;
+        }
+        *tried = Some(Instant::now());
+        match connect(path) {
+            Ok(s) => {
+                info!(socket = %path.display(), "dnstap: connected");
+                *stream = Some(BufWriter::with_capacity(64 << 10, s));
+            }
+            Err(e) => {
+                warn!(socket = %path.display(), "dnstap: cannot connect: {e}; frames are dropped until it can");
             }
         }
     }
@@ -483,6 +494,9 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         let counts = metrics::global();
+        if let Some(d) = &mut self.dnstap {
+            d.connect_if_due();
+        }
         loop {
             self.queues.append(&mut lock(&self.tap.new_queues));
             let mut got = 0usize;
