@@ -42,7 +42,7 @@ import dns.message
 import dns.query
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import Server, ensure_data, port_in_use, run_dnsperf, set_child_subreaper  # noqa: E402
+from side_by_side import Enumd, ensure_data, measured, set_child_subreaper, start  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_COOKIE = "0102030405060708"
@@ -50,51 +50,6 @@ CLIENT_COOKIE = "0102030405060708"
 
 def log(msg):
     print(f"[cookies {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-class Enumd(Server):
-    """enumd with one extra config line (`cookies = …`)."""
-
-    def __init__(self, args, workdir, tmp, line, prefix=()):
-        self.line = line
-        self.prefix = list(prefix)
-        super().__init__("enumd", args, workdir, tmp)
-
-    def _config_enumd(self):
-        conf = os.path.join(self.dir, "enumd.toml")
-        with open(conf, "w") as f:
-            f.write(f"""listen = ["127.0.0.1:{self.args.port}"]
-edns_udp_payload = 1232
-watch = false
-{self.line}
-[log]
-level = "warn"
-[[zone]]
-apex = "4.4.e164.arpa."
-file = "{self.args.zone}"
-""")
-        self.cmd = self.prefix + [self.args.enumd, "serve", "--config", conf]
-        self.env = dict(os.environ, TOKIO_WORKER_THREADS="1")
-        self.version_cmd = [self.args.enumd, "--version"]
-
-
-def start(srv, args, run):
-    """Starts `srv` once the port is free (the previous server's sockets can outlive it briefly)."""
-    deadline = time.monotonic() + 30
-    while port_in_use(args.port) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return srv.start(run)
-
-
-def measured(args, srv, qfile, path):
-    """A fixed-rate dnsperf run; repeated (up to --retries times) while the hypervisor took more
-    than --max-steal of the CPU meanwhile, which these shared machines do now and then."""
-    for attempt in range(args.retries + 1):
-        r = run_dnsperf(args, srv, qfile, "rate", path)
-        if r["steal_frac"] <= args.max_steal:
-            break
-        log(f"steal {r['steal_frac'] * 100:.0f}% during the run: again")
-    return r
 
 
 def server_cookie(args):

@@ -640,6 +640,52 @@ def run_dnsperf(args, srv, qfile, mode, out_path):
     return r
 
 
+class Enumd(Server):
+    """enumd with extra config text before its `[log]` table (`cookies = …`, `metrics = …`), for
+    the scripts that compare enumd with itself (benches/cookies.py, benches/ops_cost.py)."""
+
+    def __init__(self, args, workdir, tmp, line, prefix=()):
+        self.line = line
+        self.prefix = list(prefix)
+        super().__init__("enumd", args, workdir, tmp)
+
+    def _config_enumd(self):
+        conf = os.path.join(self.dir, "enumd.toml")
+        with open(conf, "w") as f:
+            f.write(f"""listen = ["127.0.0.1:{self.args.port}"]
+edns_udp_payload = 1232
+watch = false
+{self.line}
+[log]
+level = "warn"
+[[zone]]
+apex = "{APEX}"
+file = "{self.args.zone}"
+""")
+        self.cmd = self.prefix + [self.args.enumd, "serve", "--config", conf]
+        self.env = dict(os.environ, TOKIO_WORKER_THREADS="1")
+        self.version_cmd = [self.args.enumd, "--version"]
+
+
+def start(srv, args, run):
+    """Starts `srv` once the port is free (the previous server's sockets can outlive it briefly)."""
+    deadline = time.monotonic() + 30
+    while port_in_use(args.port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return srv.start(run)
+
+
+def measured(args, srv, qfile, path):
+    """A fixed-rate dnsperf run; repeated (up to --retries times) while the hypervisor took more
+    than --max-steal of the CPU meanwhile, which these shared machines do now and then."""
+    for attempt in range(args.retries + 1):
+        r = run_dnsperf(args, srv, qfile, "rate", path)
+        if r["steal_frac"] <= args.max_steal:
+            break
+        log(f"steal {r['steal_frac'] * 100:.0f}% during the run: again")
+    return r
+
+
 # ---------------------------------------------------------------- table
 
 def med(vals):
