@@ -117,6 +117,13 @@ fn bytes_field(out: &mut Vec<u8>, field: u64, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+fn address_field(out: &mut Vec<u8>, field: u64, a: &SocketAddr) {
+    match a.ip() {
+        std::net::IpAddr::V4(v4) => bytes_field(out, field, &v4.octets()),
+        std::net::IpAddr::V6(v6) => bytes_field(out, field, &v6.octets()),
+    }
+}
+
 fn varint_field(out: &mut Vec<u8>, field: u64, v: u64) {
     key(out, field, 0);
     varint(out, v);
@@ -152,18 +159,14 @@ pub fn frame(
     let m = scratch;
     m.clear();
     varint_field(m, 1, kind);
-    let ip = |a: &SocketAddr| match a.ip() {
-        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
     varint_field(m, 2, if x.client.is_ipv4() { 1 } else { 2 });
     let protocol = match x.transport {
         Transport::Udp => 1,
         Transport::Tcp => 2,
     };
     varint_field(m, 3, protocol);
-    bytes_field(m, 4, &ip(&x.client));
-    bytes_field(m, 5, &ip(&x.server));
+    address_field(m, 4, &x.client);
+    address_field(m, 5, &x.server);
     varint_field(m, 6, u64::from(x.client.port()));
     varint_field(m, 7, u64::from(x.server.port()));
     varint_field(m, 8, x.query_time.0);

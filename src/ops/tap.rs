@@ -439,10 +439,10 @@ pub fn format_line(line: &mut String, e: &Event) {
         let r = u128::from(e.response_time.0) * 1_000_000_000 + u128::from(e.response_time.1);
         r.saturating_sub(q) / 1000
     };
+    write_rfc3339(line, e.query_time);
     let _ = writeln!(
         line,
-        "{} {}#{} {transport} {qname} {qtype} {rcode} {kind} {}b {took}us",
-        rfc3339(e.query_time),
+        " {}#{} {transport} {qname} {qtype} {rcode} {kind} {}b {took}us",
         e.client.ip(),
         e.client.port(),
         e.response.len(),
@@ -462,8 +462,10 @@ fn rcode_name(r: Rcode) -> &'static str {
     }
 }
 
-/// UTC time as RFC 3339 with microseconds (civil date from days: H. Hinnant's algorithm).
-fn rfc3339((secs, nanos): (u64, u32)) -> String {
+/// Appends UTC time as RFC 3339 with microseconds (civil date from days: H. Hinnant's
+/// algorithm).
+fn write_rfc3339(out: &mut String, (secs, nanos): (u64, u32)) {
+    use std::fmt::Write as _;
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -475,13 +477,14 @@ fn rfc3339((secs, nanos): (u64, u32)) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
+    let _ = write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         rem / 3600,
         rem / 60 % 60,
         rem % 60,
         nanos / 1000
-    )
+    );
 }
 
 struct Writer {
@@ -492,6 +495,8 @@ struct Writer {
 }
 
 impl Writer {
+    /// Not inlined, so that profiles name the query log thread's work.
+    #[inline(never)]
     fn run(mut self) {
         let counts = metrics::global();
         if let Some(d) = &mut self.dnstap {
@@ -545,6 +550,12 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rfc3339(t: (u64, u32)) -> String {
+        let mut s = String::new();
+        write_rfc3339(&mut s, t);
+        s
+    }
 
     #[test]
     fn rfc3339_dates_match_known_instants() {
