@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""What watching enumd costs: CPU per answer with metrics, dnstap and the query log on, over the
+same server with them off, by the side-by-side method (server pinned to CPU 1 with one worker,
+dnsperf at a fixed rate pinned to CPU 0, the server's utime+stime from /proc over the answers
+dnsperf counted), on the generated query mix.
+
+  off        nothing configured: answers are not counted;
+  metrics    `metrics = …`: every answer counted into its thread's shard, /metrics served;
+  dnstap     metrics, and dnstap of every query to a file (two messages per query, encoded and
+             written by the query log thread, which runs on the same CPU and is charged);
+  query_log  metrics, and a plain line per query to a file.
+
+Runs take the variants in turn, each started fresh, and each figure is the median over
+--rounds rounds. Each run must lose no query and get only NOERROR/NXDOMAIN; for the logging
+variants, /metrics must show every answer written and none dropped.
+
+These machines are noisy (runs of the same binary differ by several per cent), so a second
+table counts instructions instead: enumd under `valgrind --tool=callgrind` on the
+100,000-number zone answers the first --cg-queries queries of the mix once, and the inclusive
+counts of its UDP worker and of the query log thread are divided by the answers.
+
+  benches/ops_cost.py [--numbers 1000000] [--rounds 5] [--seconds 10] [--rate 20000]
+                      [--max-steal 0.05] [--retries 3] [--cg-queries 20000] [--no-callgrind]
+
+Needs dnsperf, taskset, valgrind and a release build of enumd; the data comes from
+gen_enum_zone.py (made in target/bench-data if missing).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import Enumd, ensure_data, measured, set_child_subreaper, start  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def log(msg):
+    print(f"[ops-cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def variants(metrics_port):
+    m = f'metrics = "127.0.0.1:{metrics_port}"'
+    return {
+        "off": "",
+        "metrics": m,
+        "dnstap": m + '\n[dnstap]\nfile = "tap.fstrm"',
+        "query_log": m + '\nquery_log = "queries.log"',
+    }
+
+
+def scraped(port, name):
+    """The value of an unlabelled sample of /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise SystemExit(f"/metrics has no {name}")
+
+
+def callgrind_table(args, tmp, configs):
+    """User-space instructions per answer of the UDP worker and the query log thread."""
+    cg = argparse.Namespace(**vars(args))
+    cg.zone, cg.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), 100_000)
+    cg.port = args.port + 2
+    queries = os.path.join(tmp, "cg-queries.txt")
+    with open(os.path.join(args.data, "queries-100000.txt")) as src, open(queries, "w") as dst:
+        for i, line in enumerate(src):
+            if i >= args.cg_queries:
+                break
+            dst.write(line)
+    per = {}
+    for k, line in variants(cg.port + 1).items():
+        out = os.path.join(tmp, f"callgrind-{k}.out")
+        srv = Enumd(cg, os.path.join(tmp, f"cg-{k}"), tmp, line,
+                    prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+        start(srv, cg, 1)
+        try:
+            # Count from here: not the load, nor the probes that waited for it.
+            subprocess.run(["callgrind_control", "--zero", str(srv.popen.pid)], check=True, capture_output=True)
+            cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(cg.port), "-d", queries, "-n", "1", "-e",
+                   "-Q", "2000", "-t", "5"]
+            r = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            done = int(re.search(r"Queries completed:\s+(\d+)", r).group(1))
+            if done != args.cg_queries:
+                raise SystemExit(f"callgrind {k}: {done} of {args.cg_queries} answered")
+            time.sleep(1)  # the query log thread drains its queues
+        finally:
+            srv.stop(timeout=120)
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True,
+                             text=True, check=True).stdout
+
+        def inclusive(function):
+            m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(function) + r" \[", ann, re.M)
+            return int(m.group(1).replace(",", "")) / done if m else 0.0
+        per[k] = (inclusive("enumd::server::udp_worker"), inclusive("enumd::ops::tap::Writer::run"))
+        log(f"callgrind {k:9}: {per[k][0]:,.0f} + {per[k][1]:,.0f} instructions per answer")
+    off = per["off"][0]
+    print("\n## User-space instructions per answer (callgrind), 100,000 numbers\n")
+    print(f"The first {args.cg_queries:,} queries of the mix, answered once at `-Q 2000` by enumd under valgrind, "
+          f"counted from when the zone had loaded: the inclusive counts of `enumd::server::udp_worker` (all a "
+          f"datagram costs in user space: receive, decode, look up, encode, count, queue for the log, send) and "
+          f"of `enumd::ops::tap::Writer::run` (the query log thread) over the answers.\n")
+    print("| configured | UDP worker | query log thread | total over off |")
+    print("|---|---:|---:|---:|")
+    for k in configs:
+        w, t = per[k]
+        print(f"| {k} | {w:,.0f} | {t:,.0f} | {(w + t) / off:.3f}× |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--numbers", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=20_000)
+    ap.add_argument("--port", type=int, default=53560)
+    ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
+    ap.add_argument("--enumd", default=os.path.join(ROOT, "target", "release", "enumd"))
+    ap.add_argument("--max-steal", type=float, default=0.05)
+    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--cg-queries", type=int, default=20_000)
+    ap.add_argument("--no-callgrind", action="store_true")
+    args = ap.parse_args()
+    # What side_by_side's helpers read.
+    args.zone, args.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), args.numbers)
+    args.clients, args.outstanding, args.timeout, args.edns, args.buffer = 1, 200, 1, 1, 0
+    args.ready_timeout = 900.0
+    qfile = os.path.join(args.data, f"queries-{args.numbers}.txt")
+    set_child_subreaper()
+    tmp = tempfile.mkdtemp(prefix="enumd-ops-cost-")
+    args.pidfile = os.path.join(tmp, "pids")
+    out = os.path.join(tmp, "runs")
+    os.makedirs(out)
+    metrics_port = args.port + 1
+    configs = variants(metrics_port)
+
+    cpu = {k: [] for k in configs}
+    for rnd in range(1, args.rounds + 1):
+        for k, line in configs.items():
+            workdir = os.path.join(tmp, f"enumd-{k}-{rnd}")
+            srv = Enumd(args, workdir, tmp, line)
+            ready = start(srv, args, rnd)
+            srv.pin()
+            time.sleep(1)
+            try:
+                written0 = scraped(metrics_port, "enumd_query_log_written_total") if k != "off" else 0
+                r = measured(args, srv, qfile, os.path.join(out, f"{rnd}-{k}.txt"))
+                bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
+                if r.get("lost") or bad:
+                    raise SystemExit(f"round {rnd} {k}: lost {r.get('lost')}, rcodes {bad}")
+                logged = ""
+                if k in ("dnstap", "query_log"):
+                    time.sleep(0.5)  # the writer drains what is queued
+                    written = scraped(metrics_port, "enumd_query_log_written_total") - written0
+                    dropped = scraped(metrics_port, "enumd_query_log_dropped_total")
+                    if written < r["completed"] or dropped:
+                        raise SystemExit(f"round {rnd} {k}: {written:.0f} of {r['completed']:.0f} "
+                                         f"answers logged, {dropped:.0f} dropped")
+                    size = os.path.getsize(os.path.join(workdir, "tap.fstrm" if k == "dnstap" else "queries.log"))
+                    logged = f", {written:.0f} logged ({size / 2**20:.0f} MiB)"
+                cpu[k].append(r["cpu_us_per_answer"])
+                log(f"round {rnd} {k:9}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers"
+                    f"{logged}, steal {r['steal_frac'] * 100:.0f}%, other {r['other_cpu_frac'] * 100:.0f}% "
+                    f"(ready in {ready:.1f} s)")
+            finally:
+                srv.stop()
+    off = statistics.median(cpu["off"])
+    print(f"## Metrics, dnstap and the query log over nothing: CPU per answer, {args.numbers:,} numbers, "
+          f"median of {args.rounds} rounds\n")
+    print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
+          f"CPU 1 with one worker (its query log thread too), dnsperf to CPU 0.\n")
+    print("| configured | µs/answer | over off | runs |")
+    print("|---|---:|---:|---|")
+    for k in configs:
+        med = statistics.median(cpu[k])
+        runs = ", ".join(f"{c:.3f}" for c in cpu[k])
+        print(f"| {k} | {med:.3f} | {med / off:.3f}× | {runs} |")
+    sys.stdout.flush()
+    if not args.no_callgrind:
+        callgrind_table(args, tmp, configs)
+
+
+if __name__ == "__main__":
+    main()
