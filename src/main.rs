@@ -68,7 +68,8 @@ struct CtlArgs {
     /// The control socket [default: `control` of --config].
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Seconds to wait for the answer (a reload of a large zone takes a while).
+    /// Seconds to wait for the answer (a reload of a large zone takes a while); none within
+    /// them exits 1.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
 }
@@ -229,9 +230,13 @@ fn ctl(args: &CtlArgs, config_path: &std::path::Path) -> ExitCode {
     let timeout = Duration::from_secs(args.timeout.max(1));
     let answer = match enumd::ops::control::ask(&socket, &request, timeout) {
         Ok(a) => a,
-        Err(e) => {
+        Err(enumd::ops::control::AskError::Unreachable(e)) => {
             eprintln!("enumd ctl: not reachable: {e}");
             return ExitCode::from(2);
+        }
+        Err(enumd::ops::control::AskError::NoAnswer(e)) => {
+            eprintln!("enumd ctl: {e}");
+            return ExitCode::FAILURE;
         }
     };
     if args.json {
@@ -360,6 +365,8 @@ fn init_logging(config: &Config) {
 
 fn serve(config: Config) -> ExitCode {
     init_logging(&config);
+    // The counters' clock starts now: uptime and process_start_time_seconds count from here.
+    enumd::ops::metrics::global();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

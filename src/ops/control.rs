@@ -54,7 +54,6 @@ struct Server {
     owner: Handle,
     secondaries: Arc<Secondaries>,
     apexes: Vec<String>,
-    started: Instant,
 }
 
 /// Binds the control socket, if one is configured, and serves it on a thread of its own.
@@ -68,7 +67,6 @@ pub fn start(config: &Config, owner: Handle, secondaries: Arc<Secondaries>) -> R
         owner,
         secondaries,
         apexes: config.zones.iter().map(|z| z.apex.clone()).collect(),
-        started: Instant::now(),
     };
     info!(socket = %path.display(), mode = format!("{mode:04o}"), "control socket ready");
     let server = Arc::new(server);
@@ -243,7 +241,7 @@ impl Server {
             Err(a) => return a,
         };
         let serving = zones.iter().filter(|z| z.serving).count();
-        let uptime = self.started.elapsed().as_secs();
+        let uptime = super::metrics::global().uptime().as_secs();
         let version = env!("CARGO_PKG_VERSION");
         Answer {
             ok: true,
@@ -415,13 +413,23 @@ fn read_request(stream: &UnixStream, limit: Duration) -> Result<Request, String>
     serde_json::from_slice(&line).map_err(|e| format!("not a request: {e}"))
 }
 
-/// The client side: sends `request` to the socket at `path`; the answer, or why there is none
-/// (the server is not reachable).
-pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
+/// Why `enumd ctl` got no answer.
+#[derive(Debug)]
+pub enum AskError {
+    /// Nothing listens there (exit 2).
+    Unreachable(String),
+    /// It took the request and did not answer in time, or answered nonsense (exit 1): the
+    /// command may still be running.
+    NoAnswer(String),
+}
+
+/// The client side: sends `request` to the socket at `path`; the answer, or why there is none.
+pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Answer, AskError> {
     let shown = path.display();
-    let mut stream = UnixStream::connect(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut stream =
+        UnixStream::connect(path).map_err(|e| AskError::Unreachable(format!("{shown}: {e}")))?;
     let _ = stream.set_read_timeout(Some(timeout));
-    let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_string(request).map_err(|e| AskError::NoAnswer(e.to_string()))?;
     line.push('\n');
     // A refused client is answered without its request being read: the write may fail, and
     // the answer is there to read all the same.
@@ -429,6 +437,15 @@ pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Answer, 
     let mut answer = String::new();
     BufReader::new(&stream)
         .read_line(&mut answer)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    serde_json::from_str(&answer).map_err(|e| format!("{shown}: not an answer: {e}"))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                AskError::NoAnswer(format!(
+                    "{shown}: no answer within {} s (--timeout); the command may still be running",
+                    timeout.as_secs()
+                ))
+            }
+            _ => AskError::NoAnswer(format!("{shown}: {e}")),
+        })?;
+    serde_json::from_str(&answer)
+        .map_err(|e| AskError::NoAnswer(format!("{shown}: not an answer: {e}")))
 }

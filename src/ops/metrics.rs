@@ -220,6 +220,11 @@ pub fn global() -> &'static Metrics {
 }
 
 impl Metrics {
+    /// Time since the process started serving (since [`global`] was first called, at start).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed().unwrap_or_default()
+    }
+
     /// A shard of its own for one UDP thread.
     pub fn udp_shard(&self) -> Arc<Shard> {
         let shard = Arc::new(Shard::new(Transport::Udp, false));
