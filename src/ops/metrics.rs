@@ -712,19 +712,22 @@ fn counter_f64(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) 
 }
 
 /// Reads one gauge's value off a zone's status; none leaves the zone out of it.
-type ZoneValue<'a> = dyn Fn(&ZoneStatus) -> Option<f64> + 'a;
+type ZoneCount<'a> = dyn Fn(&ZoneStatus) -> Option<u64> + 'a;
+type ZoneTime<'a> = dyn Fn(&ZoneStatus) -> Option<f64> + 'a;
 
 impl Scrape {
     fn encode_zones(&self, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let zone = |z: &ZoneStatus| vec![("zone", z.zone.clone())];
-        let of = |f: &ZoneValue<'_>| -> Vec<(Vec<(&str, String)>, f64)> {
-            self.zones
+        fn of<N>(
+            zones: &[ZoneStatus],
+            f: &dyn Fn(&ZoneStatus) -> Option<N>,
+        ) -> Vec<(Vec<(&'static str, String)>, N)> {
+            zones
                 .iter()
-                .filter_map(|z| f(z).map(|v| (zone(z), v)))
+                .filter_map(|z| f(z).map(|v| (vec![("zone", z.zone.clone())], v)))
                 .collect()
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let n = |v: usize| v as f64;
+        }
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         let serving: Vec<_> = self
             .zones
             .iter()
@@ -740,11 +743,11 @@ impl Scrape {
             "1 if the zone is answered from data, 0 if SERVFAIL (never loaded, or a secondary's copy expired); kind is primary, secondary or catalog",
             &serving,
         )?;
-        let rows: [(&str, &str, &ZoneValue<'_>); 11] = [
+        let counts: [(&str, &str, &ZoneCount<'_>); 10] = [
             (
                 "enumd_zone_serial",
                 "the serving version's SOA serial",
-                &|z| z.serial.map(f64::from),
+                &|z| z.serial.map(u64::from),
             ),
             ("enumd_zone_names", "names in the serving version", &|z| {
                 Some(n(z.names))
@@ -767,16 +770,33 @@ impl Scrape {
             (
                 "enumd_zone_journal_bytes",
                 "size of the zone's journal",
-                &|z| {
-                    z.journal_bytes
-                        .map(|b| n(usize::try_from(b).unwrap_or(usize::MAX)))
-                },
+                &|z| z.journal_bytes,
             ),
             (
                 "enumd_zone_unflushed_changes",
                 "changes journalled but not yet written to the zone file",
                 &|z| z.journal_bytes.map(|_| n(z.unflushed_changes)),
             ),
+            (
+                "enumd_zone_last_load_success",
+                "1 if the last read of the zone file was loaded, 0 if it failed (the previous version, if any, serves)",
+                &|z| z.last_load.as_ref().map(|l| u64::from(l.ok)),
+            ),
+            (
+                "enumd_zone_last_load_errors",
+                "errors found by the last read of the zone file",
+                &|z| z.last_load.as_ref().map(|l| n(l.errors)),
+            ),
+            (
+                "enumd_zone_last_load_warnings",
+                "warnings found by the last read of the zone file",
+                &|z| z.last_load.as_ref().map(|l| n(l.warnings)),
+            ),
+        ];
+        for (name, help, f) in counts {
+            gauge(enc, name, help, &of(&self.zones, f))?;
+        }
+        let times: [(&str, &str, &ZoneTime<'_>); 2] = [
             (
                 "enumd_zone_last_load_timestamp_seconds",
                 "when the zone file was last read, since the Unix epoch",
@@ -787,26 +807,10 @@ impl Scrape {
                 "how long the last read of the zone file took",
                 &|z| z.last_load.as_ref().map(|l| l.seconds),
             ),
-            (
-                "enumd_zone_last_load_success",
-                "1 if the last read of the zone file was loaded, 0 if it failed (the previous version, if any, serves)",
-                &|z| z.last_load.as_ref().map(|l| f64::from(u8::from(l.ok))),
-            ),
-            (
-                "enumd_zone_last_load_warnings",
-                "warnings found by the last read of the zone file",
-                &|z| z.last_load.as_ref().map(|l| n(l.warnings)),
-            ),
         ];
-        for (name, help, f) in rows {
-            gauge(enc, name, help, &of(f))?;
+        for (name, help, f) in times {
+            gauge(enc, name, help, &of(&self.zones, f))?;
         }
-        gauge(
-            enc,
-            "enumd_zone_last_load_errors",
-            "errors found by the last read of the zone file",
-            &of(&|z| z.last_load.as_ref().map(|l| n(l.errors))),
-        )?;
         let failures: Vec<_> = self
             .zones
             .iter()
