@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -195,7 +195,10 @@ pub struct Metrics {
     pub log_written: AtomicU64,
     pub log_dropped: AtomicU64,
     tallies: Mutex<BTreeMap<Tally, u64>>,
+    /// When the process started: the wall clock for `process_start_time_seconds`, the
+    /// monotonic one for uptime, which a clock step must not move.
     started: SystemTime,
+    started_at: Instant,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -211,6 +214,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         log_dropped: AtomicU64::new(0),
         tallies: Mutex::new(BTreeMap::new()),
         started: SystemTime::now(),
+        started_at: Instant::now(),
     }
 });
 
@@ -222,7 +226,7 @@ pub fn global() -> &'static Metrics {
 impl Metrics {
     /// Time since the process started serving (since [`global`] was first called, at start).
     pub fn uptime(&self) -> Duration {
-        self.started.elapsed().unwrap_or_default()
+        self.started_at.elapsed()
     }
 
     /// A shard of its own for one UDP thread.
@@ -602,10 +606,13 @@ impl Collector for Scrape {
                 MetricType::Histogram,
             )?;
             for ((transport, sizes), sum) in TRANSPORTS.iter().zip(s.sizes).zip(s.size_sum) {
+                // Prometheus needs the +Inf bucket; no DNS message is longer than 65535
+                // octets, so nothing is past the last bound and +Inf adds nothing to it.
                 let buckets: Vec<(f64, u64)> = SIZE_BUCKETS
                     .iter()
                     .zip(sizes)
                     .map(|(&b, n)| (f64::from(b), n))
+                    .chain(std::iter::once((f64::INFINITY, 0)))
                     .collect();
                 let count = sizes.iter().sum();
                 let labels = [("transport", *transport)];
