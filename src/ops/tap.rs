@@ -33,6 +33,10 @@ const QUEUE: usize = 4096;
 const IDLE: Duration = Duration::from_millis(20);
 /// How often a dnstap socket that is not connected is tried again.
 const RECONNECT: Duration = Duration::from_secs(2);
+/// How long a write to a dnstap reader may block before the reader is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Capacity an event's message buffers keep between uses.
+const KEEP_BYTES: usize = 4096;
 
 /// One answered query, as the writer gets it.
 pub struct Event {
@@ -235,8 +239,9 @@ impl Tap {
     }
 
     /// Writes what is queued, closes the streams (dnstap's STOP), and waits up to `limit`.
+    /// Queries answered after the writer's last pass are not logged.
     pub fn finish(&self, limit: Duration) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Release);
         let Some(handle) = lock(&self.writer).take() else {
             return;
         };
@@ -393,6 +398,9 @@ fn connect(path: &Path) -> io::Result<UnixStream> {
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     dnstap::handshake(&mut s)?;
     s.set_read_timeout(None)?;
+    // A reader that stops reading is let go (and tried again later) rather than holding the
+    // writer, and shutdown, forever.
+    s.set_write_timeout(Some(WRITE_TIMEOUT))?;
     Ok(s)
 }
 
@@ -503,6 +511,9 @@ impl Writer {
             d.connect_if_due();
         }
         loop {
+            // Read before the pass: once set, this pass takes what was queued until then and
+            // is the last, however busy the answering threads still are.
+            let stopping = self.tap.stop.load(Ordering::Acquire);
             self.queues.append(&mut lock(&self.tap.new_queues));
             let mut got = 0usize;
             for q in &self.queues {
@@ -525,17 +536,22 @@ impl Writer {
                         &counts.log_dropped
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    // A long TCP exchange leaves its buffers large; those are not kept for
+                    // the thousands of events that follow.
+                    let mut e = e;
+                    e.query.shrink_to(KEEP_BYTES);
+                    e.response.shrink_to(KEEP_BYTES);
                     let _ = q.emptied.try_send(e);
                 }
             }
-            if got == 0 {
+            if got == 0 || stopping {
                 if let Some(d) = &mut self.dnstap {
                     d.flush();
                 }
                 if let Some(l) = &mut self.lines {
                     let _ = l.out.flush();
                 }
-                if self.tap.stop.load(Ordering::Relaxed) {
+                if stopping {
                     break;
                 }
                 std::thread::park_timeout(IDLE);
