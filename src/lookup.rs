@@ -45,6 +45,26 @@ pub enum Rcode {
     BadVers = 16,
 }
 
+impl Rcode {
+    /// Its mnemonic, as logs and metrics spell it.
+    pub fn name(self) -> &'static str {
+        rcode_name(self as u16)
+    }
+}
+
+/// The mnemonic of an RCODE (RFC 1035 §4.1.1, RFC 2136 §2.2, RFC 6891 §9); "other" for the
+/// rest.
+pub fn rcode_name(code: u16) -> &'static str {
+    const NAMES: [&str; 11] = [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+        "NXRRSET", "NOTAUTH", "NOTZONE",
+    ];
+    match code {
+        16 => "BADVERS",
+        _ => NAMES.get(usize::from(code)).copied().unwrap_or("other"),
+    }
+}
+
 /// Whose spelling an owner name has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner<'a> {

@@ -730,7 +730,10 @@ impl Owner {
                 .map_or("", |i| self.config.zones[i].apex.as_str());
             metrics::global().tally(
                 "enumd_updates",
-                &[("zone", zone), ("rcode", rcode::name(answer.rcode))],
+                &[
+                    ("zone", zone),
+                    ("rcode", crate::lookup::rcode_name(u16::from(answer.rcode))),
+                ],
             );
             let bytes = answer.encode(now);
             match req.reply {

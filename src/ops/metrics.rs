@@ -51,15 +51,15 @@ const QTYPE_OTHER: usize = QTYPES.len();
 const QTYPE_NONE: usize = QTYPES.len() + 1;
 const QTYPE_SLOTS: usize = QTYPES.len() + 2;
 
-const RCODES: [(Rcode, &str); 8] = [
-    (Rcode::NoError, "NOERROR"),
-    (Rcode::FormErr, "FORMERR"),
-    (Rcode::ServFail, "SERVFAIL"),
-    (Rcode::NxDomain, "NXDOMAIN"),
-    (Rcode::NotImp, "NOTIMP"),
-    (Rcode::Refused, "REFUSED"),
-    (Rcode::NotAuth, "NOTAUTH"),
-    (Rcode::BadVers, "BADVERS"),
+const RCODES: [Rcode; 8] = [
+    Rcode::NoError,
+    Rcode::FormErr,
+    Rcode::ServFail,
+    Rcode::NxDomain,
+    Rcode::NotImp,
+    Rcode::Refused,
+    Rcode::NotAuth,
+    Rcode::BadVers,
 ];
 const RCODE_SLOTS: usize = RCODES.len();
 
@@ -78,7 +78,7 @@ fn qtype_slot(qtype: Option<u16>) -> usize {
 }
 
 fn rcode_slot(rcode: Rcode) -> usize {
-    RCODES.iter().position(|&(r, _)| r == rcode).unwrap_or(0)
+    RCODES.iter().position(|&r| r == rcode).unwrap_or(0)
 }
 
 fn kind_slot(kind: Kind) -> usize {
@@ -361,7 +361,7 @@ impl Sums {
             .iter()
             .zip(out)
             .filter(|(_, n)| *n > 0)
-            .map(|((_, name), n)| (*name, n))
+            .map(|(r, n)| (r.name(), n))
             .collect()
     }
 
@@ -548,7 +548,7 @@ impl Collector for Scrape {
                 let labels = vec![
                     ("transport", TRANSPORTS[t].to_string()),
                     ("qtype", qtype_name(i / RCODE_SLOTS).to_string()),
-                    ("rcode", RCODES[i % RCODE_SLOTS].1.to_string()),
+                    ("rcode", RCODES[i % RCODE_SLOTS].name().to_string()),
                 ];
                 queries.push((labels, n));
             }

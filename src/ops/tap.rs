@@ -22,7 +22,6 @@ use tracing::{info, warn};
 use super::dnstap;
 use super::metrics;
 use crate::config::Config;
-use crate::lookup::Rcode;
 use crate::name;
 use crate::request;
 use crate::wire::{Served, Transport};
@@ -437,7 +436,7 @@ pub fn format_line(line: &mut String, e: &Event) {
     let qtype = hickory_proto::rr::RecordType::from(qtype);
     let (rcode, kind) = e
         .served
-        .map_or(("-", "-"), |s| (rcode_name(s.rcode), s.kind.as_str()));
+        .map_or(("-", "-"), |s| (s.rcode.name(), s.kind.as_str()));
     let transport = match e.transport {
         Transport::Udp => "UDP",
         Transport::Tcp => "TCP",
@@ -455,19 +454,6 @@ pub fn format_line(line: &mut String, e: &Event) {
         e.client.port(),
         e.response.len(),
     );
-}
-
-fn rcode_name(r: Rcode) -> &'static str {
-    match r {
-        Rcode::NoError => "NOERROR",
-        Rcode::FormErr => "FORMERR",
-        Rcode::ServFail => "SERVFAIL",
-        Rcode::NxDomain => "NXDOMAIN",
-        Rcode::NotImp => "NOTIMP",
-        Rcode::Refused => "REFUSED",
-        Rcode::NotAuth => "NOTAUTH",
-        Rcode::BadVers => "BADVERS",
-    }
 }
 
 /// Appends UTC time as RFC 3339 with microseconds (civil date from days: H. Hinnant's

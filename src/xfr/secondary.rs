@@ -168,8 +168,10 @@ impl Secondaries {
     pub fn notify(&self, raw: &[u8], peer: SocketAddr, now: u64) -> Vec<u8> {
         let out = self.answer_notify(raw, peer, now);
         let code = out.get(3).map_or(rcode::SERVFAIL, |b| b & 0x0f);
-        crate::ops::metrics::global()
-            .tally("enumd_notifies_received", &[("rcode", rcode::name(code))]);
+        crate::ops::metrics::global().tally(
+            "enumd_notifies_received",
+            &[("rcode", crate::lookup::rcode_name(u16::from(code)))],
+        );
         out
     }
 

@@ -29,15 +29,6 @@ pub mod rcode {
     pub const NXRRSET: u8 = 8;
     pub const NOTAUTH: u8 = 9;
     pub const NOTZONE: u8 = 10;
-
-    /// Its mnemonic (RFC 2136 §2.2), for logs and metrics.
-    pub fn name(rcode: u8) -> &'static str {
-        const NAMES: [&str; 11] = [
-            "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-            "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
-        ];
-        NAMES.get(usize::from(rcode)).copied().unwrap_or("other")
-    }
 }
 
 /// What an UPDATE comes to: its RCODE, the change if it changes anything, and for a refusal
