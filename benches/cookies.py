@@ -28,13 +28,9 @@ Needs dnsperf, taskset, valgrind, Debian's python3-dnspython and a release build
 data comes from gen_enum_zone.py (made in target/bench-data if missing).
 """
 
-import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 import dns.edns
@@ -42,9 +38,8 @@ import dns.message
 import dns.query
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import Enumd, ensure_data, measured, set_child_subreaper, start  # noqa: E402
+from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_COOKIE = "0102030405060708"
 
 
@@ -65,42 +60,16 @@ def server_cookie(args):
 
 def callgrind_table(args, tmp, kinds, cookie_options):
     """Instructions per answer of enumd's UDP worker, cookies off and on, per kind of query."""
-    cg = argparse.Namespace(**vars(args))
-    cg.zone, cg.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), 100_000)
-    cg.port = args.port + 1
-    queries = os.path.join(tmp, "cg-queries.txt")
-    with open(os.path.join(args.data, "queries-100000.txt")) as src, open(queries, "w") as dst:
-        for i, line in enumerate(src):
-            if i >= args.cg_queries:
-                break
-            dst.write(line)
+    cg = Callgrind(args, tmp, args.port + 1)
     per = {}
     for on in (False, True):
         for k in kinds:
-            out = os.path.join(tmp, f"callgrind-{on}-{k}.out")
-            srv = Enumd(cg, os.path.join(tmp, f"cg-{on}-{k}"), tmp, f"cookies = {'true' if on else 'false'}",
-                        prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
-            start(srv, cg, 1)
-            try:
-                full = (server_cookie(cg) if on else
+            def options(c):
+                full = (server_cookie(c) if on else
                         CLIENT_COOKIE + "01000000" + f"{int(time.time()) & 0xffffffff:08x}" + "00" * 8)
-                # Count from here: not the load, nor the probes that waited for it.
-                subprocess.run(["callgrind_control", "--zero", str(srv.popen.pid)], check=True,
-                               capture_output=True)
-                cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(cg.port), "-d", queries, "-n", "1", "-e",
-                       "-Q", "2000", "-t", "5"] + cookie_options(k, full)
-                r = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                done = int(re.search(r"Queries completed:\s+(\d+)", r).group(1))
-                if done != args.cg_queries:
-                    raise SystemExit(f"callgrind {on} {k}: {done} of {args.cg_queries} answered")
-            finally:
-                srv.stop(timeout=120)
-            ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True,
-                                 text=True, check=True).stdout
-            def inclusive(function):
-                m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(function) + r" \[", ann, re.M)
-                return int(m.group(1).replace(",", "")) / done if m else 0.0
-            per[(on, k)] = (inclusive("enumd::server::udp_worker"), inclusive("enumd::cookie::Cookies::answer"))
+                return cookie_options(k, full)
+            per[(on, k)] = cg.count(f"{on}-{k}", f"cookies = {'true' if on else 'false'}",
+                                    ["enumd::server::udp_worker", "enumd::cookie::Cookies::answer"], options)
             log(f"callgrind cookies={'on' if on else 'off'} {k:6}: {per[(on, k)][0]:,.0f} instructions per answer, "
                 f"{per[(on, k)][1]:,.0f} of them in Cookies::answer")
     print(f"\n## Cookies on over off: user-space instructions per answer (callgrind), 100,000 numbers\n")
@@ -116,29 +85,7 @@ def callgrind_table(args, tmp, kinds, cookie_options):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--numbers", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--rate", type=int, default=20_000)
-    ap.add_argument("--port", type=int, default=53550)
-    ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
-    ap.add_argument("--enumd", default=os.path.join(ROOT, "target", "release", "enumd"))
-    ap.add_argument("--max-steal", type=float, default=0.05)
-    ap.add_argument("--retries", type=int, default=3)
-    ap.add_argument("--cg-queries", type=int, default=20_000)
-    ap.add_argument("--no-callgrind", action="store_true")
-    args = ap.parse_args()
-    # What side_by_side's helpers read.
-    args.zone, args.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), args.numbers)
-    args.clients, args.outstanding, args.timeout, args.edns, args.buffer = 1, 200, 1, 1, 0
-    args.ready_timeout = 900.0
-    qfile = os.path.join(args.data, f"queries-{args.numbers}.txt")
-    set_child_subreaper()
-    tmp = tempfile.mkdtemp(prefix="enumd-cookies-")
-    args.pidfile = os.path.join(tmp, "pids")
-    out = os.path.join(tmp, "runs")
-    os.makedirs(out)
+    args, qfile, tmp, out = self_comparison(__doc__, 53550, "cookies")
 
     kinds = ["none", "client", "server"]
 

@@ -38,6 +38,7 @@ import tempfile
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APEX = "4.4.e164.arpa."
 KINDS = ["number", "wildcard", "nxdomain", "referral", "nodata"]
 # Every answer in a per-kind file must carry this rcode (the generator guarantees it).
@@ -684,6 +685,83 @@ def measured(args, srv, qfile, path):
             break
         log(f"steal {r['steal_frac'] * 100:.0f}% during the run: again")
     return r
+
+
+def self_comparison(description, port, prefix):
+    """The options and working directories shared by the scripts that compare enumd with itself:
+    (args, query file, temp dir, dnsperf output dir). `args` also carries what this module's
+    helpers read (zone, probe, dnsperf settings, pidfile)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--numbers", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=20_000)
+    ap.add_argument("--port", type=int, default=port)
+    ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
+    ap.add_argument("--enumd", default=os.path.join(ROOT, "target", "release", "enumd"))
+    ap.add_argument("--max-steal", type=float, default=0.05)
+    ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--cg-queries", type=int, default=20_000)
+    ap.add_argument("--no-callgrind", action="store_true")
+    args = ap.parse_args()
+    args.zone, args.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"), args.numbers)
+    args.clients, args.outstanding, args.timeout, args.edns, args.buffer = 1, 200, 1, 1, 0
+    args.ready_timeout = 900.0
+    qfile = os.path.join(args.data, f"queries-{args.numbers}.txt")
+    set_child_subreaper()
+    tmp = tempfile.mkdtemp(prefix=f"enumd-{prefix}-")
+    args.pidfile = os.path.join(tmp, "pids")
+    out = os.path.join(tmp, "runs")
+    os.makedirs(out)
+    return args, qfile, tmp, out
+
+
+class Callgrind:
+    """Instruction counts per answer: enumd on the 100,000-number zone under valgrind's callgrind
+    answers the first --cg-queries queries of the mix once, at `-Q 2000`."""
+
+    def __init__(self, args, tmp, port):
+        self.args, self.tmp = args, tmp
+        self.cg = argparse.Namespace(**vars(args))
+        self.cg.zone, self.cg.probe = ensure_data(args.data, os.path.join(ROOT, "benches", "gen_enum_zone.py"),
+                                                  100_000)
+        self.cg.port = port
+        self.queries = os.path.join(tmp, "cg-queries.txt")
+        with open(os.path.join(args.data, "queries-100000.txt")) as src, open(self.queries, "w") as dst:
+            for i, line in enumerate(src):
+                if i >= args.cg_queries:
+                    break
+                dst.write(line)
+
+    def count(self, tag, line, functions, dnsperf_options=lambda cg: [], settle=0.0):
+        """Inclusive instructions per answer of each of `functions`, with `line` in the config,
+        counted from when the zone has loaded; `dnsperf_options(cg)` runs once it answers, and
+        `settle` seconds are left after the last answer (for threads that finish the work)."""
+        out = os.path.join(self.tmp, f"callgrind-{tag}.out")
+        srv = Enumd(self.cg, os.path.join(self.tmp, f"cg-{tag}"), self.tmp, line,
+                    prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+        start(srv, self.cg, 1)
+        try:
+            extra = dnsperf_options(self.cg)
+            # Count from here: not the load, nor the probes that waited for it.
+            subprocess.run(["callgrind_control", "--zero", str(srv.popen.pid)], check=True, capture_output=True)
+            cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(self.cg.port), "-d", self.queries, "-n", "1", "-e",
+                   "-Q", "2000", "-t", "5"] + extra
+            r = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            done = int(re.search(r"Queries completed:\s+(\d+)", r).group(1))
+            if done != self.args.cg_queries:
+                raise SystemExit(f"callgrind {tag}: {done} of {self.args.cg_queries} answered")
+            time.sleep(settle)
+        finally:
+            srv.stop(timeout=120)
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True,
+                             text=True, check=True).stdout
+
+        def inclusive(function):
+            m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(function) + r" \[", ann, re.M)
+            return int(m.group(1).replace(",", "")) / done if m else 0.0
+
+        return [inclusive(f) for f in functions]
 
 
 # ---------------------------------------------------------------- table
