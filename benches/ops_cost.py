@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # noqa: E402
 
 
-
 def log(msg):
     print(f"[ops-cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
