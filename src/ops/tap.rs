@@ -424,6 +424,17 @@ impl Lines {
     }
 }
 
+/// `e`, emptied for its next use. A long TCP exchange leaves its buffers large; those are not
+/// kept for the thousands of events that follow. (Emptied first: `shrink_to` keeps what is in
+/// use.)
+fn recycled(mut e: Box<Event>) -> Box<Event> {
+    e.query.clear();
+    e.query.shrink_to(KEEP_BYTES);
+    e.response.clear();
+    e.response.shrink_to(KEEP_BYTES);
+    e
+}
+
 /// `2026-12-07T08:15:42.123456Z 127.0.0.1#53124 UDP 3.2.1.e164.arpa. NAPTR NOERROR hit 142b 31us`:
 /// time received, client, transport, name and type asked, rcode, kind of answer, response
 /// size and time taken.
@@ -522,12 +533,7 @@ impl Writer {
                         &counts.log_dropped
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
-                    // A long TCP exchange leaves its buffers large; those are not kept for
-                    // the thousands of events that follow.
-                    let mut e = e;
-                    e.query.shrink_to(KEEP_BYTES);
-                    e.response.shrink_to(KEEP_BYTES);
-                    let _ = q.emptied.try_send(e);
+                    let _ = q.emptied.try_send(recycled(e));
                 }
             }
             if got == 0 || stopping {
@@ -557,6 +563,21 @@ mod tests {
         let mut s = String::new();
         write_rfc3339(&mut s, t);
         s
+    }
+
+    #[test]
+    fn recycled_events_give_back_large_buffers_and_keep_small_ones() {
+        let mut e = Event::empty();
+        e.response.extend_from_slice(&[0; 65_535]);
+        e.query.extend_from_slice(&[0; 100]);
+        let e = recycled(e);
+        assert!(e.response.is_empty() && e.query.is_empty());
+        assert!(
+            e.response.capacity() <= KEEP_BYTES,
+            "{}",
+            e.response.capacity()
+        );
+        assert_eq!(e.query.capacity(), 512, "a small buffer is kept as it was");
     }
 
     #[test]
