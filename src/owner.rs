@@ -54,10 +54,11 @@ pub enum Command {
     Status {
         reply: std::sync::mpsc::Sender<Vec<ZoneStatus>>,
     },
-    /// NOTIFY zone `zone`'s secondaries again (`enumd ctl notify`): whether it has any.
+    /// NOTIFY zone `zone`'s secondaries again (`enumd ctl notify`): the serial announced, or
+    /// why there was none.
     Renotify {
         zone: usize,
-        reply: std::sync::mpsc::Sender<bool>,
+        reply: std::sync::mpsc::Sender<Result<u32, &'static str>>,
     },
     /// Zone `zone`'s file has been written (by its writer thread), with so many records.
     Flushed {
@@ -371,11 +372,16 @@ impl Owner {
                             .zones
                             .get(zone)
                             .is_some_and(|z| !z.notify_addrs.is_empty() || z.notify_ns);
-                    if targets {
+                    let announced = if !targets {
+                        Err("no NOTIFY targets (notify, notify_ns)")
+                    } else if let Some(serial) = self.zones.zone(zone).map(|z| z.serial) {
                         self.announced[zone] = None;
                         self.announce();
-                    }
-                    let _ = reply.send(targets);
+                        Ok(serial)
+                    } else {
+                        Err("not loaded: no version to announce")
+                    };
+                    let _ = reply.send(announced);
                 }
                 Command::Flushed { zone, written } => self.flushed(zone, written),
                 Command::Current { zone, reply } => {

@@ -244,6 +244,11 @@ fn notify_sends_the_current_version_again() {
         });
     let out = lab.ctl(&["notify", "e164.arpa."]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("e164.arpa.: NOTIFY for serial 1 sent"),
+        "{}",
+        text(&out)
+    );
     let (again, _) = target
         .recv_from(&mut buf)
         .expect("the NOTIFY ctl asked for");

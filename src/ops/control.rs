@@ -359,18 +359,15 @@ impl Server {
             return Answer::failed("the zone owner has ended");
         }
         match rx.recv() {
-            Ok(true) => Answer {
+            Ok(Ok(serial)) => Answer {
                 ok: true,
                 lines: vec![format!(
-                    "{}: NOTIFY sent to its secondaries",
+                    "{}: NOTIFY for serial {serial} sent to its secondaries",
                     self.apexes[zone]
                 )],
-                data: serde_json::json!({ "zone": self.apexes[zone], "notified": true }),
+                data: serde_json::json!({ "zone": self.apexes[zone], "notified": true, "serial": serial }),
             },
-            Ok(false) => Answer::failed(format!(
-                "{}: no NOTIFY targets (notify, notify_ns)",
-                self.apexes[zone]
-            )),
+            Ok(Err(why)) => Answer::failed(format!("{}: {why}", self.apexes[zone])),
             Err(_) => Answer::failed("the zone owner has ended"),
         }
     }
