@@ -45,10 +45,11 @@ pub enum Command {
     Update(UpdateRequest),
     /// Write every zone with changes not yet in its file (SIGUSR1).
     Flush,
-    /// The same for `enumd ctl flush` (`only`: that zone): the zones whose writing started.
+    /// The same for `enumd ctl flush` (`only`: that zone): each zone with changes, and the
+    /// serial of a write already under way (`None`: its writing started now).
     FlushNow {
         only: Option<usize>,
-        reply: std::sync::mpsc::Sender<Vec<String>>,
+        reply: std::sync::mpsc::Sender<Vec<(String, Option<u32>)>>,
     },
     /// Each zone's state, for `enumd ctl zone-status`.
     Status {
@@ -356,8 +357,12 @@ impl Owner {
                             .as_ref()
                             .is_some_and(|l| l.dirty_since.is_some());
                         if only.is_none_or(|o| o == i) && dirty {
+                            let already = self.live[i]
+                                .as_ref()
+                                .and_then(|l| l.flushing.as_ref())
+                                .map(|job| job.serial);
                             self.flush(i);
-                            started.push(self.config.zones[i].apex.clone());
+                            started.push((self.config.zones[i].apex.clone(), already));
                         }
                     }
                     let _ = reply.send(started);

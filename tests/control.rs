@@ -262,6 +262,55 @@ fn notify_sends_the_current_version_again() {
 }
 
 #[test]
+fn a_flush_while_the_file_is_being_written_says_so() {
+    let lab = Lab::start("ctl-flush-twice", "", "");
+    // Big enough that writing it outlasts a second ctl call.
+    let mut zone = zone_text(2, "a.example");
+    for n in 0..300_000u32 {
+        let digits: String = format!("{n:06}")
+            .chars()
+            .rev()
+            .map(|c| format!("{c}."))
+            .collect();
+        zone.push_str(&format!(
+            "{digits}9 NAPTR 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:+9{n:06}@b.example!\" .\n"
+        ));
+    }
+    std::fs::write(lab.dir.join("e164.arpa.zone"), zone).unwrap();
+    let reload = lab.ctl(&["--timeout", "120", "reload"]);
+    assert_eq!(reload.status.code(), Some(0), "{}", text(&reload));
+    let script = "zone e164.arpa.\nupdate add 4.2.1.e164.arpa. 300 TXT \"flushed\"\nsend\n";
+    let mut nsupdate = Command::new("nsupdate")
+        .args(["-y", "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate (apt-get install bind9-dnsutils)");
+    use std::io::Write;
+    let stdin = nsupdate.stdin.as_mut().unwrap();
+    stdin
+        .write_all(format!("server 127.0.0.1 {}\n{script}", lab.server.addr.port()).as_bytes())
+        .unwrap();
+    drop(nsupdate.stdin.take());
+    assert!(nsupdate.wait().unwrap().success());
+
+    let first = lab.ctl(&["flush"]);
+    assert!(
+        text(&first).contains("e164.arpa.: writing its zone file"),
+        "{}",
+        text(&first)
+    );
+    let second = lab.ctl(&["flush"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(
+        text(&second).contains(
+            "e164.arpa.: already writing its zone file (serial 3); later changes wait for the next flush"
+        ),
+        "{}",
+        text(&second)
+    );
+}
+
+#[test]
 fn clients_of_another_user_are_refused() {
     // Root runs the tests and the server; `nobody` runs the client.
     const NOBODY: u32 = 65534;

@@ -343,13 +343,22 @@ impl Server {
         } else {
             started
                 .iter()
-                .map(|z| format!("{z}: writing its zone file"))
+                .map(|(z, already)| match already {
+                    None => format!("{z}: writing its zone file"),
+                    Some(serial) => format!(
+                        "{z}: already writing its zone file (serial {serial}); later changes wait for the next flush"
+                    ),
+                })
                 .collect()
         };
+        let (now, already): (Vec<_>, Vec<_>) = started.into_iter().partition(|(_, a)| a.is_none());
         Answer {
             ok: true,
             lines,
-            data: serde_json::json!({ "writing": started }),
+            data: serde_json::json!({
+                "writing": now.into_iter().map(|(z, _)| z).collect::<Vec<_>>(),
+                "already_writing": already.into_iter().map(|(z, _)| z).collect::<Vec<_>>(),
+            }),
         }
     }
 
