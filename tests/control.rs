@@ -51,6 +51,24 @@ impl Lab {
         Self { dir, server }
     }
 
+    /// Adds a TXT at 4.2.1 with nsupdate, signed with the lab's key.
+    fn add_flushed_txt(&self) {
+        use std::io::Write;
+        let mut nsupdate = Command::new("nsupdate")
+            .args(["-y", "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nsupdate (apt-get install bind9-dnsutils)");
+        let script = format!(
+            "server 127.0.0.1 {}\nzone e164.arpa.\nupdate add 4.2.1.e164.arpa. 300 TXT \"flushed\"\nsend\n",
+            self.server.addr.port()
+        );
+        let stdin = nsupdate.stdin.as_mut().unwrap();
+        stdin.write_all(script.as_bytes()).unwrap();
+        drop(nsupdate.stdin.take());
+        assert!(nsupdate.wait().unwrap().success());
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.join("ctl.sock")
     }
@@ -160,19 +178,7 @@ fn every_command_against_a_running_server() {
 
     // flush: nothing pending, then an update written to the file.
     assert!(text(&lab.ctl(&["flush"])).contains("no zone has changes"));
-    let script = "zone e164.arpa.\nupdate add 4.2.1.e164.arpa. 300 TXT \"flushed\"\nsend\n";
-    let mut nsupdate = Command::new("nsupdate")
-        .args(["-y", "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nsupdate (apt-get install bind9-dnsutils)");
-    use std::io::Write;
-    let server_line = format!("server 127.0.0.1 {}\n", lab.server.addr.port());
-    let stdin = nsupdate.stdin.as_mut().unwrap();
-    stdin.write_all(server_line.as_bytes()).unwrap();
-    stdin.write_all(script.as_bytes()).unwrap();
-    drop(nsupdate.stdin.take());
-    assert!(nsupdate.wait().unwrap().success());
+    lab.add_flushed_txt();
     let flush = lab.ctl(&["flush", "e164.arpa."]);
     assert!(
         text(&flush).contains("e164.arpa.: writing its zone file"),
@@ -279,19 +285,7 @@ fn a_flush_while_the_file_is_being_written_says_so() {
     std::fs::write(lab.dir.join("e164.arpa.zone"), zone).unwrap();
     let reload = lab.ctl(&["--timeout", "120", "reload"]);
     assert_eq!(reload.status.code(), Some(0), "{}", text(&reload));
-    let script = "zone e164.arpa.\nupdate add 4.2.1.e164.arpa. 300 TXT \"flushed\"\nsend\n";
-    let mut nsupdate = Command::new("nsupdate")
-        .args(["-y", "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nsupdate (apt-get install bind9-dnsutils)");
-    use std::io::Write;
-    let stdin = nsupdate.stdin.as_mut().unwrap();
-    stdin
-        .write_all(format!("server 127.0.0.1 {}\n{script}", lab.server.addr.port()).as_bytes())
-        .unwrap();
-    drop(nsupdate.stdin.take());
-    assert!(nsupdate.wait().unwrap().success());
+    lab.add_flushed_txt();
 
     let first = lab.ctl(&["flush"]);
     assert!(
