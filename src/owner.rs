@@ -310,6 +310,9 @@ impl Owner {
         // At normal priority: an update waits for nothing but its journal sync. What is long
         // (loading a zone file, writing one) runs at nice 19 (`at_low_priority`).
         let mut deferred: VecDeque<Command> = VecDeque::new();
+        // Loading freed far more than it kept (the file's text, the sort buffers): handed back
+        // here, off the serving threads, once they already answer.
+        crate::os::release_free_memory();
         loop {
             self.reap();
             let command = match deferred.pop_front() {
