@@ -68,6 +68,10 @@ pub struct Config {
     /// `cookie_secret` decoded (filled by `Config::parse`).
     #[serde(skip)]
     pub cookie_secrets: Vec<crate::cookie::Secret>,
+    /// Who may query zones that do not say (`[[zone]] allow_query`): address prefixes and
+    /// `key:NAME` entries. None: everyone.
+    #[serde(default)]
+    pub allow_query: Option<Vec<String>>,
     /// TSIG keys (RFC 8945), by name.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,
@@ -117,43 +121,82 @@ pub struct Key {
     pub secret: Vec<u8>,
 }
 
-/// Who may do something to a zone (UPDATE it, transfer it): keys by name, and address
-/// prefixes.
+/// Who may do something to a zone (query it, UPDATE it, transfer it): keys by name, and
+/// address prefixes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccessList {
     /// Key names, lower-cased wire form.
     pub keys: Vec<Vec<u8>>,
     pub prefixes: Vec<(std::net::IpAddr, u8)>,
+    /// The prefixes as sorted ranges that neither overlap nor touch, IPv4 and IPv6 apart: a
+    /// check is a binary search, whatever the list's length, because a query ACL is checked
+    /// for every answer.
+    v4: Vec<(u128, u128)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl AccessList {
-    /// Whether a message from `peer`, signed with `key` (verified) or not, is allowed.
+    /// The list of `keys` and `prefixes` (address, length; the address's host bits ignored).
+    pub fn new(keys: Vec<Vec<u8>>, prefixes: Vec<(std::net::IpAddr, u8)>) -> Self {
+        use std::net::IpAddr;
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for &(net, len) in &prefixes {
+            match net {
+                IpAddr::V4(a) => {
+                    let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+                    let start = u32::from(a) & !host;
+                    v4.push((u128::from(start), u128::from(start | host)));
+                }
+                IpAddr::V6(a) => {
+                    let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+                    let start = u128::from(a) & !host;
+                    v6.push((start, start | host));
+                }
+            }
+        }
+        Self {
+            keys,
+            prefixes,
+            v4: merged(v4),
+            v6: merged(v6),
+        }
+    }
+
+    /// Whether a message from `peer`, signed with `key` (verified) or not, is allowed. An
+    /// IPv4-mapped IPv6 address is taken as the IPv4 address it maps.
     pub fn allows(&self, peer: std::net::IpAddr, key: Option<&[u8]>) -> bool {
-        key.is_some_and(|k| self.keys.iter().any(|n| n == k))
-            || self
-                .prefixes
-                .iter()
-                .any(|&(net, len)| in_prefix(peer, net, len))
+        use std::net::IpAddr;
+        if key.is_some_and(|k| self.keys.iter().any(|n| n == k)) {
+            return true;
+        }
+        let peer = match peer {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            IpAddr::V4(_) => peer,
+        };
+        match peer {
+            IpAddr::V4(a) => within(&self.v4, u128::from(u32::from(a))),
+            IpAddr::V6(a) => within(&self.v6, u128::from(a)),
+        }
     }
 }
 
-fn in_prefix(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
-    use std::net::IpAddr;
-    let ip = match (ip, net) {
-        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        _ => ip,
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
+/// `ranges` sorted, with those that overlap or touch made one.
+fn merged(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match out.last_mut() {
+            Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
         }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
     }
+    out
+}
+
+/// Whether `x` lies in one of `ranges` (as [`merged`] leaves them).
+fn within(ranges: &[(u128, u128)], x: u128) -> bool {
+    let after = ranges.partition_point(|&(start, _)| start <= x);
+    after > 0 && x <= ranges[after - 1].1
 }
 
 /// Where dnstap frames go: a reader's unix socket (fstrm's bidirectional handshake, as
@@ -220,6 +263,10 @@ pub struct ZoneConfig {
     /// `max-records`): what bounds a load's memory, whatever its files.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// Who may query the zone: address prefixes (`10.0.0.0/8`) and `key:NAME` entries (a
+    /// query signed with that key). None: as the top-level `allow_query`; empty: nobody.
+    #[serde(default)]
+    pub allow_query: Option<Vec<String>>,
     /// Who may UPDATE the zone: `key:NAME` entries and address prefixes (`127.0.0.1/32`).
     /// Empty: UPDATE is refused.
     #[serde(default)]
@@ -256,6 +303,10 @@ pub struct ZoneConfig {
     /// SIGUSR1).
     #[serde(default = "default_flush_interval")]
     pub flush_interval: u64,
+    /// `allow_query` (the zone's, else the top level's) parsed; None: everyone (filled by
+    /// `Config::parse`).
+    #[serde(skip)]
+    pub query_policy: Option<std::sync::Arc<AccessList>>,
     /// `allow_update` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub update_policy: AccessList,
@@ -558,7 +609,20 @@ impl Config {
             zone.catalog_members = members.clone();
         }
         let keys = config.keys()?;
+        let default_query = match &config.allow_query {
+            Some(list) => Some(std::sync::Arc::new(
+                parse_policy(list, &keys).map_err(|e| format!("allow_query: {e}"))?,
+            )),
+            None => None,
+        };
         for zone in &mut config.zones {
+            zone.query_policy = match &zone.allow_query {
+                Some(list) => Some(std::sync::Arc::new(
+                    parse_policy(list, &keys)
+                        .map_err(|e| format!("zone {}: allow_query: {e}", zone.apex))?,
+                )),
+                None => default_query.clone(),
+            };
             zone.update_policy = parse_policy(&zone.allow_update, &keys)
                 .map_err(|e| format!("zone {}: allow_update: {e}", zone.apex))?;
             zone.transfer_policy = parse_policy(&zone.allow_transfer, &keys)
@@ -665,10 +729,10 @@ fn secret_from_keygen(text: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_string())
 }
 
-/// `allow_update` and `allow_transfer` entries: `key:NAME` (a configured key) or
-/// `ADDRESS[/LEN]`.
+/// `allow_query`, `allow_update` and `allow_transfer` entries: `key:NAME` (a configured key)
+/// or `ADDRESS[/LEN]`.
 fn parse_policy(entries: &[String], keys: &[Key]) -> Result<AccessList, String> {
-    let mut policy = AccessList::default();
+    let (mut names, mut prefixes) = (Vec::new(), Vec::new());
     for e in entries {
         if let Some(k) = e.strip_prefix("key:") {
             let wire = name::parse(k.as_bytes(), name::ROOT)
@@ -677,7 +741,7 @@ fn parse_policy(entries: &[String], keys: &[Key]) -> Result<AccessList, String> 
             if !keys.iter().any(|key| key.name == wire) {
                 return Err(format!("{e:?}: no [[key]] of that name"));
             }
-            policy.keys.push(wire);
+            names.push(wire);
             continue;
         }
         let (ip, len) = e.split_once('/').unwrap_or((e, ""));
@@ -693,9 +757,9 @@ fn parse_policy(entries: &[String], keys: &[Key]) -> Result<AccessList, String> 
                 .filter(|&l| l <= max)
                 .ok_or_else(|| format!("{e:?}: prefix length must be 0 to {max}"))?
         };
-        policy.prefixes.push((ip, len));
+        prefixes.push((ip, len));
     }
-    Ok(policy)
+    Ok(AccessList::new(names, prefixes))
 }
 
 /// A NOTIFY target: `IP:port`, `[IPv6]:port`, or an address alone for port 53.
@@ -867,6 +931,91 @@ mod tests {
         // The config error carries the message.
         let e = Config::parse("listen = [\"localhost:5440\"]", Path::new(".")).unwrap_err();
         assert!(e.contains("enumd binds addresses, not names"), "{e}");
+    }
+
+    #[test]
+    fn access_lists_match_prefixes_by_merged_ranges() {
+        use std::net::IpAddr;
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        let list = AccessList::new(
+            vec![b"\x04peer\x00".to_vec()],
+            vec![
+                (ip("10.1.2.3"), 8),
+                (ip("10.200.0.0"), 16),
+                (ip("192.0.2.1"), 32),
+                (ip("192.0.2.2"), 31),
+                (ip("2001:db8::"), 32),
+                (ip("::1"), 128),
+            ],
+        );
+        // 10.0.0.0/8 swallows 10.200/16; 192.0.2.1/32 and 192.0.2.2/31 touch and merge.
+        assert_eq!(list.v4.len(), 2);
+        for yes in [
+            "10.0.0.0",
+            "10.255.255.255",
+            "192.0.2.1",
+            "192.0.2.3",
+            "::ffff:10.9.9.9",
+        ] {
+            assert!(list.allows(ip(yes), None), "{yes}");
+        }
+        for no in [
+            "9.255.255.255",
+            "11.0.0.0",
+            "192.0.2.0",
+            "192.0.2.4",
+            "::2",
+            "2001:db9::",
+        ] {
+            assert!(!list.allows(ip(no), None), "{no}");
+        }
+        assert!(list.allows(ip("2001:db8:ffff::1"), None));
+        assert!(list.allows(ip("::1"), None));
+        assert!(list.allows(ip("203.0.113.1"), Some(b"\x04peer\x00")));
+        assert!(!list.allows(ip("203.0.113.1"), Some(b"\x05other\x00")));
+        // /0 is every address of its family, and IPv4 only is not IPv6.
+        let v4 = AccessList::new(vec![], vec![(ip("0.0.0.0"), 0)]);
+        assert!(v4.allows(ip("255.255.255.255"), None) && v4.allows(ip("0.0.0.0"), None));
+        assert!(!v4.allows(ip("2001:db8::1"), None));
+        let none = AccessList::new(vec![], vec![]);
+        assert!(!none.allows(ip("127.0.0.1"), None));
+    }
+
+    #[test]
+    fn allow_query_is_the_zones_own_or_else_the_top_levels() {
+        let text = "allow_query = [\"10.0.0.0/8\"]\n\
+                    [[key]]\nname = \"peer\"\nalgorithm = \"hmac-sha256\"\nsecret = \"3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g==\"\n\
+                    [[zone]]\napex = \"a.\"\nfile = \"x\"\n\
+                    [[zone]]\napex = \"b.\"\nfile = \"x\"\nallow_query = [\"key:PEER.\", \"::1\"]\n\
+                    [[zone]]\napex = \"c.\"\nfile = \"x\"\nallow_query = []\n";
+        let c = Config::parse(text, Path::new(".")).unwrap();
+        let ip = |t: &str| t.parse::<std::net::IpAddr>().unwrap();
+        let policy = |i: usize| c.zones[i].query_policy.clone().unwrap();
+        assert!(policy(0).allows(ip("10.1.1.1"), None));
+        assert!(!policy(0).allows(ip("::1"), None));
+        assert!(policy(1).allows(ip("::1"), None) && !policy(1).allows(ip("10.1.1.1"), None));
+        assert!(policy(1).allows(ip("192.0.2.1"), Some(b"\x04peer\x00")));
+        assert!(!policy(2).allows(ip("10.1.1.1"), None));
+        let open =
+            Config::parse("[[zone]]\napex = \"a.\"\nfile = \"x\"\n", Path::new(".")).unwrap();
+        assert!(
+            open.zones[0].query_policy.is_none(),
+            "no list: everyone, unchecked"
+        );
+        let err = Config::parse("allow_query = [\"10.0.0.0/33\"]\n", Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("allow_query") && err.contains("prefix length"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[zone]]\napex = \"a.\"\nfile = \"x\"\nallow_query = [\"key:nope\"]\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("zone a.: allow_query") && err.contains("no [[key]]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Pure: no sockets, no clocks, no allocation beyond the answer's short lists, so every rule is
 //! tested directly and the same code serves UDP, TCP and benchmarks.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::config::AccessList;
 use crate::name;
 use crate::rdata::rtype;
 use crate::zone::{NodeRef, RRsetRef, Zone};
@@ -13,6 +15,9 @@ use crate::zone::{NodeRef, RRsetRef, Zone};
 #[derive(Default)]
 pub struct Snapshot {
     pub zones: Vec<Arc<Zone>>,
+    /// Who may query each of `zones`, in the same order (`allow_query`); None, or no entry:
+    /// everyone.
+    pub allow_query: Vec<Option<Arc<AccessList>>>,
     /// Apexes (lower-cased wire form) of zones that are configured but have never loaded.
     /// Their names get SERVFAIL, as BIND answers: the server should hold the zone and cannot
     /// serve it, so a resolver asks another server, rather than take REFUSED for "not mine".
@@ -22,13 +27,30 @@ pub struct Snapshot {
 impl Snapshot {
     /// The zone with the longest apex that holds `lower_name`.
     pub fn find_zone(&self, lower_name: &[u8]) -> Option<&Zone> {
+        self.find_zone_index(lower_name).map(|i| &*self.zones[i])
+    }
+
+    /// [`Snapshot::find_zone`]'s place in `zones`.
+    fn find_zone_index(&self, lower_name: &[u8]) -> Option<usize> {
         self.zones
             .iter()
-            .filter(|z| name::is_at_or_below(lower_name, &z.apex))
-            .max_by_key(|z| z.apex.len())
-            .map(|z| &**z)
+            .enumerate()
+            .filter(|(_, z)| name::is_at_or_below(lower_name, &z.apex))
+            .max_by_key(|(_, z)| z.apex.len())
+            .map(|(i, _)| i)
     }
 }
+
+/// Who asks: the source address, and the key a signed query was verified with.
+#[derive(Clone, Copy, Debug)]
+pub struct Asker<'k> {
+    pub addr: IpAddr,
+    pub key: Option<&'k [u8]>,
+}
+
+/// Extended DNS Error 18, "Prohibited" (RFC 8914 §4.19): what a query outside a zone's
+/// `allow_query` is told with its REFUSED, as BIND and Knot DNS tell it.
+pub const EDE_PROHIBITED: u16 = 18;
 
 /// Response codes this server sends (RFC 1035 §4.1.1, RFC 6891 §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +158,8 @@ pub struct Answer<'a> {
     pub answer: Vec<Entry<'a>>,
     pub authority: Vec<Entry<'a>>,
     pub additional: Vec<Entry<'a>>,
+    /// An Extended DNS Error (RFC 8914) INFO-CODE for the OPT record, when there is one.
+    pub extended_error: Option<u16>,
 }
 
 impl Answer<'_> {
@@ -151,6 +175,7 @@ impl Answer<'_> {
             answer: Vec::new(),
             authority: Vec::new(),
             additional: Vec::new(),
+            extended_error: None,
         }
     }
 }
@@ -158,10 +183,23 @@ impl Answer<'_> {
 /// CNAMEs followed for one answer; a longer chain is cut short.
 pub const MAX_CNAME_CHAIN: usize = 8;
 
-/// Answers `qtype` for `qname` (wire form, as the client spelled it) from `snapshot`.
+/// Answers `qtype` for `qname` (wire form, as the client spelled it) from `snapshot`, to a
+/// client every zone allows.
 pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a> {
+    lookup_as(snapshot, qname, qtype, None)
+}
+
+/// [`lookup`] for `asker` (None: anyone allowed): a zone whose `allow_query` leaves it out
+/// answers REFUSED, with [`EDE_PROHIBITED`], and gives nothing away.
+pub fn lookup_as<'a>(
+    snapshot: &'a Snapshot,
+    qname: &[u8],
+    qtype: u16,
+    asker: Option<Asker<'_>>,
+) -> Answer<'a> {
     let lower = name::to_lowercase(qname);
-    let zone = snapshot.find_zone(&lower);
+    let index = snapshot.find_zone_index(&lower);
+    let zone = index.map(|i| &*snapshot.zones[i]);
     // A zone that failed to load, and is closer to the name than any loaded zone, owns it.
     let unavailable = snapshot
         .unavailable
@@ -172,9 +210,17 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a
     if unavailable.is_some_and(|len| zone.is_none_or(|z| z.apex.len() < len)) {
         return Answer::error(Rcode::ServFail);
     }
-    let Some(zone) = zone else {
+    let (Some(zone), Some(i)) = (zone, index) else {
         return Answer::error(Rcode::Refused);
     };
+    if let (Some(asker), Some(Some(acl))) = (asker, snapshot.allow_query.get(i))
+        && !acl.allows(asker.addr, asker.key)
+    {
+        return Answer {
+            extended_error: Some(EDE_PROHIBITED),
+            ..Answer::error(Rcode::Refused)
+        };
+    }
     let mut answer = Answer {
         rcode: Rcode::NoError,
         kind: Kind::Hit,
@@ -182,6 +228,7 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, qname: &[u8], qtype: u16) -> Answer<'a
         answer: Vec::new(),
         authority: Vec::new(),
         additional: Vec::new(),
+        extended_error: None,
     };
     resolve(
         zone,

@@ -173,6 +173,10 @@ impl ZoneSet {
                 .filter(serving)
                 .filter_map(|i| self.loaded[i].clone())
                 .collect(),
+            allow_query: (0..self.config.len())
+                .filter(serving)
+                .map(|i| self.config[i].query_policy.clone())
+                .collect(),
             unavailable: (0..self.config.len())
                 .filter(|i| !serving(i))
                 .map(|i| self.config[i].apex_wire())

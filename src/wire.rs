@@ -76,6 +76,8 @@ const OPTION_HEAD: usize = 4;
 const OPTION_NSID: u16 = 3;
 const OPTION_EXPIRE: u16 = 9;
 const OPTION_COOKIE: u16 = 10;
+/// Extended DNS Error (RFC 8914).
+const OPTION_EDE: u16 = 15;
 const CLASS_IN: u16 = 1;
 
 /// When each secondary zone expires (RFC 7314): apex, and the Unix second of expiry (0: expired
@@ -115,6 +117,8 @@ struct Options<'p> {
     nsid: Option<&'p [u8]>,
     cookie: Option<[u8; cookie::REPLY_LEN]>,
     expire: Option<u32>,
+    /// An Extended DNS Error INFO-CODE, without EXTRA-TEXT.
+    ede: Option<u16>,
 }
 
 impl Options<'_> {
@@ -123,6 +127,7 @@ impl Options<'_> {
         self.nsid.map_or(0, |n| OPTION_HEAD + n.len())
             + self.cookie.map_or(0, |c| OPTION_HEAD + c.len())
             + self.expire.map_or(0, |_| OPTION_HEAD + 4)
+            + self.ede.map_or(0, |_| OPTION_HEAD + 2)
     }
 }
 
@@ -266,8 +271,14 @@ pub fn respond(
     } else if qtype == rtype::OPT {
         Answer::error(Rcode::FormErr)
     } else {
-        lookup::lookup(snapshot, qname, qtype)
+        let key = match &verdict {
+            Some((tsig::Verdict::Signed(s), _, _)) => Some(&s.key.name[..]),
+            _ => None,
+        };
+        let asker = lookup::Asker { addr: client, key };
+        lookup::lookup_as(snapshot, qname, qtype, Some(asker))
     };
+    options.ede = answer.extended_error;
     // EDNS EXPIRE (RFC 7314 §3): with the zone's SOA, how long it lasts without a refresh.
     if edns.is_some_and(|e| e.expire) && qtype == rtype::SOA && answer.rcode == Rcode::NoError {
         let lower = name::to_lowercase(qname);
@@ -391,6 +402,9 @@ fn finish_edns(
     }
     if let Some(seconds) = options.expire {
         option(out, OPTION_EXPIRE, &seconds.to_be_bytes());
+    }
+    if let Some(code) = options.ede {
+        option(out, OPTION_EDE, &code.to_be_bytes());
     }
     let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
     out[10..12].copy_from_slice(&arcount.to_be_bytes());
