@@ -24,6 +24,10 @@ pub struct Config {
     /// Concurrent TCP connections; further ones wait in the listen backlog.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: usize,
+    /// Concurrent TCP connections from one address; one more is closed at once, so that one
+    /// client cannot hold every slot of `tcp_max_connections`.
+    #[serde(default = "default_tcp_max_connections_per_client")]
+    pub tcp_max_connections_per_client: usize,
     /// Reload a zone when one of its files changes.
     #[serde(default)]
     pub watch: bool,
@@ -435,6 +439,9 @@ fn default_tcp_idle_timeout() -> u64 {
 }
 fn default_tcp_max_connections() -> usize {
     256
+}
+fn default_tcp_max_connections_per_client() -> usize {
+    32
 }
 fn default_log_level() -> String {
     "info".to_string()

@@ -8,7 +8,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -47,6 +47,8 @@ pub struct Serving {
     pub policy: Policy,
     pub tcp_idle_timeout: Duration,
     pub tcp_connections: Arc<Semaphore>,
+    /// Open TCP connections by client address, and how many one address may have.
+    pub tcp_clients: Arc<ClientConnections>,
     /// Set to stop the UDP workers (the process ending stops them too).
     pub stop: Arc<AtomicBool>,
     /// Where UPDATE messages go: they change zones, which only the owner does.
@@ -77,6 +79,9 @@ impl Serving {
             policy,
             tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             tcp_connections: Arc::new(Semaphore::new(config.tcp_max_connections)),
+            tcp_clients: Arc::new(ClientConnections::new(
+                config.tcp_max_connections_per_client,
+            )),
             stop: Arc::new(AtomicBool::new(false)),
             secondaries: Arc::new(secondaries),
             owner,
@@ -489,14 +494,23 @@ async fn tcp_acceptor(listener: TcpListener, serving: Serving) {
         };
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let serving = serving.clone();
                 counts.tcp_accepted.fetch_add(1, Ordering::Relaxed);
+                let Some(client) = serving.tcp_clients.enter(peer.ip()) else {
+                    // Closed at once (the client sees it, rather than wait in the backlog),
+                    // its slot given back to the others.
+                    counts.tally("enumd_tcp_closed", &[("reason", "client_limit")]);
+                    client_limit_logged(peer);
+                    drop(stream);
+                    continue;
+                };
+                let serving = serving.clone();
                 counts.tcp_open.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     if let Err(e) = tcp_connection(stream, &serving).await {
                         debug!(%peer, "tcp connection: {e}");
                     }
                     counts.tcp_open.fetch_sub(1, Ordering::Relaxed);
+                    drop(client);
                     drop(permit);
                 });
             }
@@ -543,7 +557,7 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
         }
         if is_notify(&request) {
             let answer = serving.secondaries.notify(&request, peer, unix_seconds());
-            write_framed(&mut stream, &answer).await?;
+            write_framed(&mut stream, &answer, serving.tcp_idle_timeout).await?;
             continue;
         }
         if is_update(&request) {
@@ -561,7 +575,7 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
                 };
                 return Err(io::Error::other(why));
             };
-            write_framed(&mut stream, &answer).await?;
+            write_framed(&mut stream, &answer, serving.tcp_idle_timeout).await?;
             continue;
         }
         let snapshot = serving.store.load();
@@ -594,7 +608,7 @@ async fn tcp_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<
             continue;
         }
         drop(snapshot);
-        write_framed(&mut stream, &response).await?;
+        write_framed(&mut stream, &response, serving.tcp_idle_timeout).await?;
     }
 }
 
@@ -628,12 +642,12 @@ async fn tcp_transfer(
     let out = match plan {
         Plan::Reply(m) => {
             count_transfer(qtype, "sent");
-            return write_framed(stream, &m).await;
+            return write_framed(stream, &m, serving.tcp_idle_timeout).await;
         }
         Plan::Refuse(m, why) => {
             info!(%peer, "transfer refused: {why}");
             count_transfer(qtype, "refused");
-            return write_framed(stream, &m).await;
+            return write_framed(stream, &m, serving.tcp_idle_timeout).await;
         }
         Plan::Stream(out) => out,
     };
@@ -712,8 +726,10 @@ fn unix_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Writes one message with its two-byte length (RFC 1035 §4.2.2).
-async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> io::Result<()> {
+/// Writes one message with its two-byte length (RFC 1035 §4.2.2), within `timeout`: a client
+/// that reads nothing for that long (its window full) loses the connection rather than hold
+/// a slot, as one that sends nothing does.
+async fn write_framed(stream: &mut TcpStream, message: &[u8], timeout: Duration) -> io::Result<()> {
     // The encoder keeps TCP responses within 65,535 octets, OPT record included.
     let Ok(len) = u16::try_from(message.len()) else {
         return Err(io::Error::other("response over 65535 octets"));
@@ -721,5 +737,79 @@ async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> io::Result<()> 
     let mut framed = Vec::with_capacity(message.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(message);
-    stream.write_all(&framed).await
+    match tokio::time::timeout(timeout, stream.write_all(&framed)).await {
+        Ok(written) => written,
+        Err(_) => {
+            metrics::global().tally("enumd_tcp_closed", &[("reason", "write_timeout")]);
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read no answer",
+            ))
+        }
+    }
+}
+
+/// Open TCP connections per client address, each held by a [`ClientSlot`] until its
+/// connection ends. Touched once per connection, never per query.
+pub struct ClientConnections {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl ClientConnections {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// A slot for one more connection from `ip`; None if it has `max` open.
+    fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`ClientConnections`], given back when dropped.
+struct ClientSlot {
+    clients: Arc<ClientConnections>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Logs a connection closed for its client's limit, at most once a second: a client that
+/// keeps trying must not fill the log.
+fn client_limit_logged(peer: SocketAddr) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = unix_seconds();
+    if LAST.swap(now, Ordering::Relaxed) != now {
+        info!(%peer, "TCP connection closed: its address has tcp_max_connections_per_client open");
+    }
 }

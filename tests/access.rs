@@ -1,7 +1,8 @@
-//! Query ACLs (`allow_query`) over real sockets: dnspython asks from several loopback source
-//! addresses, signed and unsigned, over UDP and TCP, and each zone answers those its list
-//! allows and refuses the others with REFUSED and Extended DNS Error 18 (Prohibited), giving
-//! nothing of its data away.
+//! Who gets what, over real sockets. Query ACLs (`allow_query`): dnspython asks from several
+//! loopback source addresses, signed and unsigned, over UDP and TCP, and each zone answers
+//! those its list allows and refuses the others with REFUSED and Extended DNS Error 18
+//! (Prohibited), giving nothing of its data away. TCP limits: one address cannot hold every
+//! connection, and a client that reads no answers is cut off while others are served.
 
 mod common;
 
@@ -129,4 +130,159 @@ fn each_zone_answers_only_whom_its_list_allows() {
         "127.0.0.10 - udp 1.2.3.example.org. REFUSED - 0 0 -".to_string(),
     ];
     assert_eq!(got, want);
+}
+
+/// A TCP connection to `to` from the loopback address `from`, with a small receive buffer
+/// when `rcvbuf` is given (set before connecting, so the window stays small).
+fn connect_from(
+    from: &str,
+    to: std::net::SocketAddr,
+    rcvbuf: Option<usize>,
+) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    if let Some(n) = rcvbuf {
+        s.set_recv_buffer_size(n).unwrap();
+    }
+    let src: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    s.bind(&src.into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    s.into()
+}
+
+/// A framed NAPTR (or `rtype`) query for `name`.
+fn framed(name: &str, rtype: hickory_proto::rr::RecordType, id: u16) -> Vec<u8> {
+    let mut q = common::query(name, rtype, Some(1232));
+    q.metadata.id = id;
+    let q = q.to_vec().unwrap();
+    let mut f = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
+    f.extend_from_slice(&q);
+    f
+}
+
+/// Sends a query on `c` and reads its answer's ID; None if the connection ends first.
+fn answered(c: &mut std::net::TcpStream, id: u16) -> Option<u16> {
+    use std::io::{Read, Write};
+    c.write_all(&framed(
+        "3.2.1.4.4.e164.arpa.",
+        hickory_proto::rr::RecordType::NAPTR,
+        id,
+    ))
+    .ok()?;
+    let mut len = [0; 2];
+    c.read_exact(&mut len).ok()?;
+    let mut buf = vec![0; usize::from(u16::from_be_bytes(len))];
+    c.read_exact(&mut buf).ok()?;
+    Some(u16::from_be_bytes([buf[0], buf[1]]))
+}
+
+#[test]
+fn one_address_cannot_hold_every_tcp_connection() {
+    use std::io::Read;
+    let server = TestServer::start_with(
+        "tcp_max_connections = 8\ntcp_max_connections_per_client = 3\ntcp_idle_timeout = 30",
+        &[("4.4.e164.arpa.", &zone("4.4.e164.arpa."))],
+    );
+    let mut held: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = connect_from("127.0.0.10", server.addr, None);
+            assert_eq!(
+                answered(&mut c, i),
+                Some(i),
+                "connection {i} of the first three"
+            );
+            c
+        })
+        .collect();
+    // A fourth from the same address is closed at once, unanswered.
+    let mut fourth = connect_from("127.0.0.10", server.addr, None);
+    fourth
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut byte = [0; 1];
+    assert!(
+        matches!(fourth.read(&mut byte), Ok(0) | Err(_)),
+        "closed, not answered"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(answered(&mut fourth, 9), None);
+    // Another address is served meanwhile, and the three still are.
+    let mut other = connect_from("127.0.0.20", server.addr, None);
+    assert_eq!(answered(&mut other, 20), Some(20));
+    for (i, c) in held.iter_mut().enumerate() {
+        let id = 30 + u16::try_from(i).unwrap();
+        assert_eq!(answered(c, id), Some(id));
+    }
+    // One of the three closes: the address may open another.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        let mut c = connect_from("127.0.0.10", server.addr, None);
+        if answered(&mut c, 40) == Some(40) {
+            again = Some(c);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(again.is_some(), "a slot came back when a connection closed");
+}
+
+#[test]
+fn a_tcp_client_that_reads_no_answers_is_cut_off_and_starves_nobody() {
+    use std::io::{Read, Write};
+    // One name whose TXT answer is about 31 KB: a few hundred of them fill any socket buffer.
+    let mut text = zone("4.4.e164.arpa.");
+    for i in 0..120 {
+        text.push_str(&format!("big TXT \"{i:03}{}\"\n", "x".repeat(250)));
+    }
+    let server = TestServer::start_with("tcp_idle_timeout = 2", &[("4.4.e164.arpa.", &text)]);
+    let mut stalled = connect_from("127.0.0.10", server.addr, Some(4096));
+    let queries: Vec<u8> = (0..400)
+        .flat_map(|i| framed("big.4.4.e164.arpa.", hickory_proto::rr::RecordType::TXT, i))
+        .collect();
+    stalled.write_all(&queries).unwrap();
+    let one = {
+        let mut c = connect_from("127.0.0.20", server.addr, None);
+        c.write_all(&framed(
+            "big.4.4.e164.arpa.",
+            hickory_proto::rr::RecordType::TXT,
+            1,
+        ))
+        .unwrap();
+        let mut len = [0; 2];
+        c.read_exact(&mut len).unwrap();
+        usize::from(u16::from_be_bytes(len)) + 2
+    };
+    assert!(one > 30_000, "{one}");
+    // While it stalls, others are answered over TCP and UDP at once.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut other = connect_from("127.0.0.30", server.addr, None);
+    other
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(answered(&mut other, 7), Some(7));
+    let udp = server.ask("3.2.1.4.4.e164.arpa.", hickory_proto::rr::RecordType::NAPTR);
+    assert_eq!(udp.answers.len(), 1);
+    // Past the timeout the server gives up on it: reading now finds the end well short of
+    // the 400 answers asked for.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("still open after the timeout ({e}), {got} bytes read"),
+        }
+    }
+    assert!(
+        got < 400 * one / 2,
+        "read {got} of {} bytes: not cut off",
+        400 * one
+    );
 }

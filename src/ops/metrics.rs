@@ -162,7 +162,7 @@ struct Tally {
 }
 
 /// The labelled event counters, with their help.
-const TALLIES: [(&str, &str); 4] = [
+const TALLIES: [(&str, &str); 5] = [
     (
         "enumd_updates",
         "RFC 2136 UPDATE messages answered, by zone (empty if none was named) and rcode",
@@ -178,6 +178,10 @@ const TALLIES: [(&str, &str); 4] = [
     (
         "enumd_notifies_received",
         "NOTIFY messages received, by the rcode answered (NOERROR starts a refresh)",
+    ),
+    (
+        "enumd_tcp_closed",
+        "TCP connections enumd closed early, by reason (client_limit: the address already had tcp_max_connections_per_client open; write_timeout: the client read no answer for tcp_idle_timeout)",
     ),
 ];
 
