@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""What a query ACL costs: CPU per answer with `allow_query` lists of 1 and of 10,000 prefixes
+over the same server with none, by the side-by-side method (server pinned to CPU 1 with one
+worker, dnsperf at a fixed rate pinned to CPU 0, the server's utime+stime from /proc over the
+answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 127.0.0.1 in
+(its last entry), so every query is answered as without a list.
+
+  none      no allow_query: no check at all;
+  one       allow_query = ["127.0.0.1"];
+  10000     9,999 other /24s (10.0.0.0/24 to 10.39.15.0/24) and 127.0.0.1: a list scanned entry
+            by entry would show here.
+
+Runs take the variants in turn, each started fresh, and each figure is the median over
+--rounds rounds; every run must lose no query and get only NOERROR/NXDOMAIN. These machines are
+noisy, so a second table counts instructions: enumd under `valgrind --tool=callgrind` on the
+100,000-number zone answers the first --cg-queries queries of the mix once, and the inclusive
+count of its UDP worker is divided by the answers.
+
+  benches/acl_cost.py [--numbers 1000000] [--rounds 5] [--seconds 10] [--rate 20000]
+                      [--max-steal 0.05] [--retries 3] [--cg-queries 20000] [--no-callgrind]
+
+Needs dnsperf, taskset, valgrind and a release build of enumd; the data comes from
+gen_enum_zone.py (made in target/bench-data if missing).
+"""
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # noqa: E402
+
+
+def log(msg):
+    print(f"[acl-cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def variants():
+    many = [f'"10.{k // 256}.{k % 256}.0/24"' for k in range(9_999)] + ['"127.0.0.1"']
+    return {
+        "none": "",
+        "one": 'allow_query = ["127.0.0.1"]',
+        "10000": "allow_query = [" + ", ".join(many) + "]",
+    }
+
+
+def main():
+    args, qfile, tmp, out = self_comparison(__doc__, 53570, "acl-cost")
+    configs = variants()
+    cpu = {k: [] for k in configs}
+    for rnd in range(1, args.rounds + 1):
+        for k, line in configs.items():
+            srv = Enumd(args, os.path.join(tmp, f"enumd-{k}-{rnd}"), tmp, line)
+            ready = start(srv, args, rnd)
+            srv.pin()
+            time.sleep(1)
+            try:
+                r = measured(args, srv, qfile, os.path.join(out, f"{rnd}-{k}.txt"))
+                bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
+                if r.get("lost") or bad:
+                    raise SystemExit(f"round {rnd} {k}: lost {r.get('lost')}, rcodes {bad}")
+                cpu[k].append(r["cpu_us_per_answer"])
+                log(f"round {rnd} {k:5}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers, "
+                    f"steal {r['steal_frac'] * 100:.0f}% (ready in {ready:.1f} s)")
+            finally:
+                srv.stop()
+    none = statistics.median(cpu["none"])
+    print(f"## allow_query over none: CPU per answer, {args.numbers:,} numbers, median of {args.rounds} rounds\n")
+    print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
+          f"CPU 1 with one worker, dnsperf to CPU 0.\n")
+    print("| allow_query | µs/answer | over none | runs |")
+    print("|---|---:|---:|---|")
+    for k in configs:
+        med = statistics.median(cpu[k])
+        runs = ", ".join(f"{c:.3f}" for c in cpu[k])
+        print(f"| {k} | {med:.3f} | {med / none:.3f}× | {runs} |")
+    sys.stdout.flush()
+    if args.no_callgrind:
+        return
+    cg = Callgrind(args, tmp, args.port + 2)
+    per = {}
+    for k, line in configs.items():
+        per[k] = cg.count(k, line, ["enumd::server::udp_worker"])[0]
+        log(f"callgrind {k:5}: {per[k]:,.0f} instructions per answer")
+    print("\n## User-space instructions per answer (callgrind), 100,000 numbers\n")
+    print(f"The first {args.cg_queries:,} queries of the mix, answered once at `-Q 2000` by enumd under valgrind, "
+          f"counted from when the zone had loaded: the inclusive count of `enumd::server::udp_worker` over the "
+          f"answers.\n")
+    print("| allow_query | UDP worker | over none |")
+    print("|---|---:|---:|")
+    for k in configs:
+        print(f"| {k} | {per[k]:,.0f} | {per[k] / per['none']:.4f}× |")
+
+
+if __name__ == "__main__":
+    main()
