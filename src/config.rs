@@ -72,6 +72,25 @@ pub struct Config {
     /// `cookie_secret` decoded (filled by `Config::parse`).
     #[serde(skip)]
     pub cookie_secrets: Vec<crate::cookie::Secret>,
+    /// Response rate limiting over UDP ([`crate::rrl`]): responses a second to one client
+    /// prefix of one kind; 0: off.
+    #[serde(default)]
+    pub rrl_responses_per_second: u32,
+    /// Every this many limited responses, one goes out truncated (TC) instead of being
+    /// dropped, so that real clients retry over TCP; 0: all are dropped.
+    #[serde(default = "default_rrl_slip")]
+    pub rrl_slip: u32,
+    /// The prefix lengths that make one client for rate limiting.
+    #[serde(default = "default_rrl_ipv4_prefix")]
+    pub rrl_ipv4_prefix: u8,
+    #[serde(default = "default_rrl_ipv6_prefix")]
+    pub rrl_ipv6_prefix: u8,
+    /// Address prefixes never rate limited (SIP proxies, SBCs).
+    #[serde(default)]
+    pub rrl_exempt: Vec<String>,
+    /// `rrl_exempt` parsed (filled by `Config::parse`).
+    #[serde(skip)]
+    pub rrl_exempt_list: AccessList,
     /// Who may query zones that do not say (`[[zone]] allow_query`): address prefixes and
     /// `key:NAME` entries. None: everyone.
     #[serde(default)]
@@ -443,6 +462,15 @@ fn default_tcp_max_connections() -> usize {
 fn default_tcp_max_connections_per_client() -> usize {
     32
 }
+fn default_rrl_slip() -> u32 {
+    2
+}
+fn default_rrl_ipv4_prefix() -> u8 {
+    24
+}
+fn default_rrl_ipv6_prefix() -> u8 {
+    56
+}
 fn default_log_level() -> String {
     "info".to_string()
 }
@@ -616,6 +644,19 @@ impl Config {
             zone.catalog_members = members.clone();
         }
         let keys = config.keys()?;
+        if config.rrl_ipv4_prefix > 32 || config.rrl_ipv6_prefix > 128 {
+            return Err(format!(
+                "rrl_ipv4_prefix must be 0 to 32 and rrl_ipv6_prefix 0 to 128 (got {} and {})",
+                config.rrl_ipv4_prefix, config.rrl_ipv6_prefix
+            ));
+        }
+        if let Some(k) = config.rrl_exempt.iter().find(|e| e.starts_with("key:")) {
+            return Err(format!(
+                "rrl_exempt: {k:?}: only address prefixes (a UDP query's key is not checked before it is limited)"
+            ));
+        }
+        config.rrl_exempt_list =
+            parse_policy(&config.rrl_exempt, &keys).map_err(|e| format!("rrl_exempt: {e}"))?;
         let default_query = match &config.allow_query {
             Some(list) => Some(std::sync::Arc::new(
                 parse_policy(list, &keys).map_err(|e| format!("allow_query: {e}"))?,
@@ -1023,6 +1064,32 @@ mod tests {
             err.contains("zone a.: allow_query") && err.contains("no [[key]]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rate_limiting_is_off_unless_asked_and_its_exempt_list_takes_addresses_only() {
+        let c = Config::parse("", Path::new(".")).unwrap();
+        assert_eq!(c.rrl_responses_per_second, 0);
+        assert_eq!(
+            (c.rrl_slip, c.rrl_ipv4_prefix, c.rrl_ipv6_prefix),
+            (2, 24, 56)
+        );
+        let c = Config::parse(
+            "rrl_responses_per_second = 20\nrrl_exempt = [\"192.0.2.0/24\", \"2001:db8::1\"]\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let ip = |t: &str| t.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.rrl_exempt_list.allows(ip("192.0.2.7"), None));
+        assert!(!c.rrl_exempt_list.allows(ip("192.0.3.7"), None));
+        for (text, want) in [
+            ("rrl_ipv4_prefix = 33\n", "rrl_ipv4_prefix must be 0 to 32"),
+            ("rrl_exempt = [\"key:x\"]\n", "only address prefixes"),
+            ("rrl_exempt = [\"nonsense\"]\n", "rrl_exempt"),
+        ] {
+            let err = Config::parse(text, Path::new(".")).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]

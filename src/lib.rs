@@ -25,6 +25,7 @@ pub mod rdata;
 pub mod record;
 pub mod reload;
 pub mod request;
+pub mod rrl;
 pub mod server;
 pub mod template;
 pub mod validate;

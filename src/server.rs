@@ -62,6 +62,8 @@ pub struct Serving {
     pub counting: bool,
     /// dnstap and the query log, if configured.
     pub tap: Option<Arc<Tap>>,
+    /// Response rate limiting over UDP, if configured.
+    pub rrl: Option<Arc<crate::rrl::Limiter>>,
 }
 
 impl Serving {
@@ -88,6 +90,7 @@ impl Serving {
             transfers: Arc::new(Transfers::from_config(config)),
             counting: config.metrics.is_some() || config.control.is_some(),
             tap: Tap::start(config)?,
+            rrl: crate::rrl::Limiter::from_config(config).map(Arc::new),
         })
     }
 }
@@ -273,6 +276,8 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
     let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(UDP_BATCH, None);
     let mut received: [(usize, Option<SockaddrStorage>); UDP_BATCH] = [(0, None); UDP_BATCH];
+    // Responses this worker's rate limiting held back: every `rrl_slip`th is sent truncated.
+    let mut limited = 0u32;
     let shard = serving.counting.then(|| metrics::global().udp_shard());
     let mut recorder = serving.tap.as_ref().map(|t| t.recorder());
     let local = socket
@@ -378,6 +383,24 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     &serving.policy,
                     &mut responses[i],
                 );
+                if let (Some(rrl), wire::Outcome::Answered(served)) = (&serving.rrl, outcome) {
+                    match rrl.check(client, served.kind, &mut limited) {
+                        crate::rrl::Verdict::Send => {}
+                        crate::rrl::Verdict::Slip => {
+                            wire::truncate_to_question(&mut responses[i]);
+                            if let Some(shard) = &shard {
+                                shard.count_rate_limited(true);
+                            }
+                        }
+                        crate::rrl::Verdict::Drop => {
+                            // Not answered: counted here only, and not logged.
+                            if let Some(shard) = &shard {
+                                shard.count_rate_limited(false);
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if let Some(shard) = &shard {
                     shard.count(&outcome, responses[i].len());
                 }

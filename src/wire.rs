@@ -410,6 +410,26 @@ fn finish_edns(
     out[10..12].copy_from_slice(&arcount.to_be_bytes());
 }
 
+/// Cuts `response` back to its header and question, with TC set and no records: what rate
+/// limiting sends in place of a response it holds back now and then (its "slip"), so that a
+/// real client retries over TCP. A response too short to have a question is left alone.
+pub fn truncate_to_question(response: &mut Vec<u8>) {
+    let mut at = HEADER_LEN;
+    while let Some(&len) = response.get(at) {
+        at += 1 + usize::from(len);
+        if len == 0 {
+            break;
+        }
+    }
+    let end = at + 4;
+    if response.len() < end || response[4..6] != [0, 1] {
+        return;
+    }
+    response.truncate(end);
+    response[2] |= 0x02;
+    response[6..12].fill(0);
+}
+
 /// Appends one EDNS option of at most 65,535 bytes.
 fn option(out: &mut Vec<u8>, code: u16, data: &[u8]) {
     out.extend_from_slice(&code.to_be_bytes());

@@ -97,6 +97,8 @@ pub struct Shard {
     malformed: AtomicU64,
     /// Too short to answer; a response (QR set).
     dropped: [AtomicU64; 2],
+    /// Responses rate limited (RRL): dropped, sent truncated.
+    rate_limited: [AtomicU64; 2],
     sizes: [AtomicU64; SIZE_BUCKETS.len()],
     size_sum: AtomicU64,
 }
@@ -111,6 +113,7 @@ impl Shard {
             truncated: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             dropped: std::array::from_fn(|_| AtomicU64::new(0)),
+            rate_limited: std::array::from_fn(|_| AtomicU64::new(0)),
             sizes: std::array::from_fn(|_| AtomicU64::new(0)),
             size_sum: AtomicU64::new(0),
         }
@@ -126,6 +129,11 @@ impl Shard {
                 Ordering::Relaxed,
             );
         }
+    }
+
+    /// Counts a response rate limiting held back: dropped, or sent truncated (`slipped`).
+    pub fn count_rate_limited(&self, slipped: bool) {
+        self.add(&self.rate_limited[usize::from(slipped)], 1);
     }
 
     /// Counts what `respond` did with one request, and the size of what was sent.
@@ -269,6 +277,9 @@ impl Metrics {
             }
             s.truncated[t] += get(&shard.truncated);
             s.malformed[t] += get(&shard.malformed);
+            for (i, c) in shard.rate_limited.iter().enumerate() {
+                s.rate_limited[i] += get(c);
+            }
             for (i, c) in shard.dropped.iter().enumerate() {
                 s.dropped[t][i] += get(c);
             }
@@ -306,6 +317,7 @@ pub struct Sums {
     truncated: [u64; 2],
     malformed: [u64; 2],
     dropped: [[u64; 2]; 2],
+    rate_limited: [u64; 2],
     sizes: [[u64; SIZE_BUCKETS.len()]; 2],
     size_sum: [u64; 2],
     tcp_open: i64,
@@ -324,6 +336,7 @@ impl Default for Sums {
             truncated: [0; 2],
             malformed: [0; 2],
             dropped: [[0; 2]; 2],
+            rate_limited: [0; 2],
             sizes: [[0; SIZE_BUCKETS.len()]; 2],
             size_sum: [0; 2],
             tcp_open: 0,
@@ -416,6 +429,7 @@ impl Sums {
                 "idle_closed": self.tcp_idle_closed,
             },
             "query_log": { "written": self.log_written, "dropped": self.log_dropped },
+            "rate_limited": { "dropped": self.rate_limited[0], "slipped": self.rate_limited[1] },
         })
     }
 
@@ -446,6 +460,10 @@ impl Sums {
             format!(
                 "query log: {} written, {} dropped",
                 self.log_written, self.log_dropped
+            ),
+            format!(
+                "rate limited: {} dropped, {} sent truncated",
+                self.rate_limited[0], self.rate_limited[1]
             ),
         ]
     }
@@ -596,6 +614,15 @@ impl Collector for Scrape {
                 dropped.push((labels, n));
             }
         }
+        counter(
+            &mut enc,
+            "enumd_rate_limited_responses",
+            "UDP responses held back by response rate limiting: dropped, or sent truncated (slipped)",
+            &[
+                (vec![("action", "dropped".to_string())], s.rate_limited[0]),
+                (vec![("action", "slipped".to_string())], s.rate_limited[1]),
+            ],
+        )?;
         counter(
             &mut enc,
             "enumd_dropped_requests",
