@@ -23,6 +23,7 @@ use crate::name;
 use crate::naptr::RegexCache;
 use crate::notify::Notifier;
 use crate::ops::metrics;
+use crate::ops::throttle::Throttle;
 use crate::reload::{self, ZoneSet};
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Verdict};
@@ -789,7 +790,10 @@ impl Owner {
                     None => Tsig::Unsigned(key_name, algorithm, error),
                 };
                 let what = tsig::error_text(error);
-                warn!(peer = %req.peer, "UPDATE refused: TSIG {what}");
+                static LOGGED: Throttle = Throttle::new();
+                if let Some(held_back) = LOGGED.admit() {
+                    warn!(peer = %req.peer, held_back, "UPDATE refused: TSIG {what}");
+                }
                 return a.fail(rcode::NOTAUTH, format!("TSIG: {what}"));
             }
         }
@@ -833,7 +837,10 @@ impl Owner {
                 || format!("{} unsigned", req.peer.ip()),
                 |k| format!("key {}", name::to_text(k)),
             );
-            warn!(zone = %zc.apex, "UPDATE refused: {who} may not update this zone (allow_update)");
+            static LOGGED: Throttle = Throttle::new();
+            if let Some(held_back) = LOGGED.admit() {
+                warn!(zone = %zc.apex, held_back, "UPDATE refused: {who} may not update this zone (allow_update)");
+            }
             return a.fail(rcode::REFUSED, format!("{who} may not update {}", zc.apex));
         }
         let Some(served) = self.zones.zone(i) else {
@@ -846,7 +853,10 @@ impl Owner {
         let outcome = update::process(current, &msg, zc.strict, zc.max_records, &mut self.cache);
         a.judged = true;
         if let Some(reason) = &outcome.reason {
-            info!(zone = %zc.apex, peer = %req.peer, rcode = outcome.rcode, "UPDATE not applied: {reason}");
+            static LOGGED: Throttle = Throttle::new();
+            if let Some(held_back) = LOGGED.admit() {
+                info!(zone = %zc.apex, peer = %req.peer, rcode = outcome.rcode, held_back, "UPDATE not applied: {reason}");
+            }
         }
         let Some(change) = outcome.change else {
             a.rcode = outcome.rcode;
@@ -856,7 +866,10 @@ impl Owner {
         match current.apply(&change) {
             Ok(next) => {
                 if let Some(why) = update::refused_chain(&next, zc.strict) {
-                    info!(zone = %zc.apex, peer = %req.peer, "UPDATE not applied: {why}");
+                    static LOGGED: Throttle = Throttle::new();
+                    if let Some(held_back) = LOGGED.admit() {
+                        info!(zone = %zc.apex, peer = %req.peer, held_back, "UPDATE not applied: {why}");
+                    }
                     return a.fail(rcode::REFUSED, why);
                 }
                 let entry = Entry {

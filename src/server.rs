@@ -8,7 +8,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -23,6 +23,7 @@ use crate::cookie::{self, Cookies};
 use crate::lookup::Snapshot;
 use crate::ops::metrics;
 use crate::ops::tap::{self, Tap};
+use crate::ops::throttle::Throttle;
 use crate::owner::{Command, Handle, Reply, UpdateRequest};
 use crate::wire::{self, Policy, Transport};
 use crate::xfr::secondary::Secondaries;
@@ -364,7 +365,10 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                             m
                         }
                         Plan::Refuse(m, why) => {
-                            info!(peer = %client, "transfer over UDP refused: {why}");
+                            static LOGGED: Throttle = Throttle::new();
+                            if let Some(held_back) = LOGGED.admit() {
+                                info!(peer = %client, held_back, "transfer over UDP refused: {why}");
+                            }
                             count_transfer(qtype, "refused");
                             m
                         }
@@ -668,7 +672,10 @@ async fn tcp_transfer(
             return write_framed(stream, &m, serving.tcp_idle_timeout).await;
         }
         Plan::Refuse(m, why) => {
-            info!(%peer, "transfer refused: {why}");
+            static LOGGED: Throttle = Throttle::new();
+            if let Some(held_back) = LOGGED.admit() {
+                info!(%peer, held_back, "transfer refused: {why}");
+            }
             count_transfer(qtype, "refused");
             return write_framed(stream, &m, serving.tcp_idle_timeout).await;
         }
@@ -827,12 +834,11 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Logs a connection closed for its client's limit, at most once a second: a client that
-/// keeps trying must not fill the log.
+/// Logs a connection closed for its client's limit, throttled: a client that keeps trying
+/// must not fill the log.
 fn client_limit_logged(peer: SocketAddr) {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = unix_seconds();
-    if LAST.swap(now, Ordering::Relaxed) != now {
-        info!(%peer, "TCP connection closed: its address has tcp_max_connections_per_client open");
+    static LOGGED: Throttle = Throttle::new();
+    if let Some(held_back) = LOGGED.admit() {
+        info!(%peer, held_back, "TCP connection closed: its address has tcp_max_connections_per_client open");
     }
 }

@@ -109,3 +109,101 @@ fn a_flood_gets_the_rate_and_slips_while_exempt_and_other_clients_get_everything
     ));
     assert_eq!(m.answers.len(), 1);
 }
+
+/// A raw request: the header with `flags` (byte 2), one question of `qtype`.
+fn request(id: u16, flags: u8, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[flags, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        m.push(u8::try_from(label.len()).unwrap());
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0]);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m
+}
+
+#[test]
+fn a_flood_of_refused_requests_writes_a_few_log_lines_a_second() {
+    let dir = common::temp_dir("logflood");
+    std::fs::write(dir.join("z.zone"), ZONE).unwrap();
+    std::fs::write(
+        dir.join("enumd.toml"),
+        "listen = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\
+         [[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g==\"\n\
+         [[zone]]\napex = \"4.4.e164.arpa.\"\nfile = \"z.zone\"\nallow_update = [\"key:k\"]\n",
+    )
+    .unwrap();
+    let server = common::child::ChildServer::start(&dir.join("enumd.toml"));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let receiver = socket.try_clone().unwrap();
+    let counting = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let mut answers = 0;
+        while receiver.recv(&mut buf).is_ok() {
+            answers += 1;
+        }
+        answers
+    });
+    let started = Instant::now();
+    let per_kind = 3_000;
+    for i in 0..per_kind {
+        let id = u16::try_from(i).unwrap();
+        // AXFR over UDP, an unsigned UPDATE of a key-only zone, a NOTIFY for a zone not served.
+        socket
+            .send_to(&request(id, 0x00, "4.4.e164.arpa.", 252), server.addr)
+            .unwrap();
+        socket
+            .send_to(&request(id, 5 << 3, "4.4.e164.arpa.", 6), server.addr)
+            .unwrap();
+        socket
+            .send_to(&request(id, 4 << 3, "example.org.", 6), server.addr)
+            .unwrap();
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let answers = counting.join().unwrap();
+    let seconds = started.elapsed().as_secs() + 2;
+    std::thread::sleep(Duration::from_millis(300));
+    // Each kind was answered (REFUSED, NOTAUTH) but logged at most 10 lines a second.
+    assert!(answers > 2 * per_kind, "{answers} answers");
+    let limit = usize::try_from(10 * seconds).unwrap();
+    for what in [
+        "transfer over UDP refused",
+        "may not update this zone",
+        "NOTIFY for a zone not served here",
+    ] {
+        let lines = server.logged(what);
+        eprintln!("{what}: {} lines", lines.len());
+        assert!(!lines.is_empty(), "{what}: never logged");
+        assert!(
+            lines.len() <= limit,
+            "{what}: {} lines in about {seconds} s",
+            lines.len()
+        );
+    }
+    // What was held back is said by the next line let through, a second later.
+    std::thread::sleep(Duration::from_millis(1100));
+    socket
+        .send_to(&request(1, 0x00, "4.4.e164.arpa.", 252), server.addr)
+        .unwrap();
+    server.wait_for("the next line", Duration::from_secs(5), || {
+        server
+            .logged("held_back=")
+            .iter()
+            .any(|l| !l.contains("held_back=0"))
+    });
+    assert!(
+        server
+            .logged("held_back=")
+            .iter()
+            .any(|l| !l.contains("held_back=0")),
+        "no line says how many were held back"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

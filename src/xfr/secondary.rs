@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use crate::config::{Config, Key};
 use crate::name;
 use crate::naptr::RegexCache;
+use crate::ops::throttle::Throttle;
 use crate::owner::{Command, Handle, Incoming};
 use crate::rdata::rtype;
 use crate::validate;
@@ -183,7 +184,10 @@ impl Secondaries {
             Verdict::Unsigned => None,
             Verdict::Signed(s) => Some(s),
             Verdict::Failed { error, .. } => {
-                warn!(%peer, "NOTIFY refused: TSIG {}", tsig::error_text(error));
+                static LOGGED: Throttle = Throttle::new();
+                if let Some(held_back) = LOGGED.admit() {
+                    warn!(%peer, held_back, "NOTIFY refused: TSIG {}", tsig::error_text(error));
+                }
                 return reply(raw, msg.question.first(), rcode::NOTAUTH, None, now);
             }
         };
@@ -192,7 +196,10 @@ impl Secondaries {
         };
         let lower = name::to_lowercase(&q.0);
         let Some(i) = self.zones.iter().position(|z| z.apex == lower) else {
-            info!(%peer, zone = %name::to_text(&lower), "NOTIFY for a zone not served here: NOTAUTH");
+            static LOGGED: Throttle = Throttle::new();
+            if let Some(held_back) = LOGGED.admit() {
+                info!(%peer, zone = %name::to_text(&lower), held_back, "NOTIFY for a zone not served here: NOTAUTH");
+            }
             return reply(raw, Some(q), rcode::NOTAUTH, signer.as_ref(), now);
         };
         let z = &self.zones[i];
@@ -206,7 +213,10 @@ impl Secondaries {
             } else {
                 "not from a primary of the zone"
             };
-            warn!(%peer, zone = %name::to_text(&lower), "NOTIFY refused: {why}");
+            static LOGGED: Throttle = Throttle::new();
+            if let Some(held_back) = LOGGED.admit() {
+                warn!(%peer, zone = %name::to_text(&lower), held_back, "NOTIFY refused: {why}");
+            }
             return reply(raw, Some(q), rcode::REFUSED, signer.as_ref(), now);
         }
         info!(%peer, zone = %name::to_text(&lower), "NOTIFY received: refreshing");
