@@ -16,7 +16,7 @@ noisy, so a second table counts instructions: enumd under `valgrind --tool=callg
 100,000-number zone answers the first --cg-queries queries of the mix once, and the inclusive
 count of its UDP worker is divided by the answers.
 
-  benches/acl_cost.py [--numbers 1000000] [--rounds 5] [--seconds 10] [--rate 20000]
+  benches/access_cost.py [--numbers 1000000] [--rounds 5] [--seconds 10] [--rate 20000]
                       [--max-steal 0.05] [--retries 3] [--cg-queries 20000] [--no-callgrind]
 
 Needs dnsperf, taskset, valgrind and a release build of enumd; the data comes from
