@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""What a query ACL costs: CPU per answer with `allow_query` lists of 1 and of 10,000 prefixes
-over the same server with none, by the side-by-side method (server pinned to CPU 1 with one
+"""What access control costs: CPU per answer with `allow_query` lists of 1 and of 10,000
+prefixes, and with response rate limiting on, over the same server with neither, by the
+side-by-side method (server pinned to CPU 1 with one
 worker, dnsperf at a fixed rate pinned to CPU 0, the server's utime+stime from /proc over the
 answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 127.0.0.1 in
 (its last entry), so every query is answered as without a list.
@@ -8,7 +9,9 @@ answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 
   none      no allow_query: no check at all;
   one       allow_query = ["127.0.0.1"];
   10000     9,999 other /24s (10.0.0.0/24 to 10.39.15.0/24) and 127.0.0.1: a list scanned entry
-            by entry would show here.
+            by entry would show here;
+  rrl       no list, rrl_responses_per_second = 10000000: every answer goes through the rate
+            limiter's bucket (a hash and a compare-and-swap) and none is held back.
 
 Runs take the variants in turn, each started fresh, and each figure is the median over
 --rounds rounds; every run must lose no query and get only NOERROR/NXDOMAIN. These machines are
@@ -33,7 +36,7 @@ from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # n
 
 
 def log(msg):
-    print(f"[acl-cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    print(f"[access-cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def variants():
@@ -42,11 +45,12 @@ def variants():
         "none": "",
         "one": 'allow_query = ["127.0.0.1"]',
         "10000": "allow_query = [" + ", ".join(many) + "]",
+        "rrl": "rrl_responses_per_second = 10000000",
     }
 
 
 def main():
-    args, qfile, tmp, out = self_comparison(__doc__, 53570, "acl-cost")
+    args, qfile, tmp, out = self_comparison(__doc__, 53570, "access-cost")
     configs = variants()
     cpu = {k: [] for k in configs}
     for rnd in range(1, args.rounds + 1):
@@ -61,15 +65,15 @@ def main():
                 if r.get("lost") or bad:
                     raise SystemExit(f"round {rnd} {k}: lost {r.get('lost')}, rcodes {bad}")
                 cpu[k].append(r["cpu_us_per_answer"])
-                log(f"round {rnd} {k:5}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers, "
+                log(f"round {rnd} {k:6}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers, "
                     f"steal {r['steal_frac'] * 100:.0f}% (ready in {ready:.1f} s)")
             finally:
                 srv.stop()
     none = statistics.median(cpu["none"])
-    print(f"## allow_query over none: CPU per answer, {args.numbers:,} numbers, median of {args.rounds} rounds\n")
+    print(f"## allow_query and rate limiting over neither: CPU per answer, {args.numbers:,} numbers, median of {args.rounds} rounds\n")
     print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
           f"CPU 1 with one worker, dnsperf to CPU 0.\n")
-    print("| allow_query | µs/answer | over none | runs |")
+    print("| configured | µs/answer | over none | runs |")
     print("|---|---:|---:|---|")
     for k in configs:
         med = statistics.median(cpu[k])
@@ -82,12 +86,12 @@ def main():
     per = {}
     for k, line in configs.items():
         per[k] = cg.count(k, line, ["enumd::server::udp_worker"])[0]
-        log(f"callgrind {k:5}: {per[k]:,.0f} instructions per answer")
+        log(f"callgrind {k:6}: {per[k]:,.0f} instructions per answer")
     print("\n## User-space instructions per answer (callgrind), 100,000 numbers\n")
     print(f"The first {args.cg_queries:,} queries of the mix, answered once at `-Q 2000` by enumd under valgrind, "
           f"counted from when the zone had loaded: the inclusive count of `enumd::server::udp_worker` over the "
           f"answers.\n")
-    print("| allow_query | UDP worker | over none |")
+    print("| configured | UDP worker | over none |")
     print("|---|---:|---:|")
     for k in configs:
         print(f"| {k} | {per[k]:,.0f} | {per[k] / per['none']:.4f}× |")

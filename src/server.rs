@@ -315,6 +315,7 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
         } else {
             (0, 0)
         };
+        let rrl_now = serving.rrl.as_ref().map_or(0, |r| r.now());
         // One snapshot for the batch; released before sending, so a reload never waits.
         let mut replies: [Option<SockaddrStorage>; UDP_BATCH] = [None; UDP_BATCH];
         let mut ready = 0;
@@ -388,7 +389,7 @@ fn udp_worker(socket: &UdpSocket, serving: &Serving) {
                     &mut responses[i],
                 );
                 if let (Some(rrl), wire::Outcome::Answered(served)) = (&serving.rrl, outcome) {
-                    match rrl.check(client, served.kind, &mut limited) {
+                    match rrl.check(client, served.kind, rrl_now, &mut limited) {
                         crate::rrl::Verdict::Send => {}
                         crate::rrl::Verdict::Slip => {
                             wire::truncate_to_question(&mut responses[i]);
