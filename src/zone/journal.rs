@@ -26,13 +26,19 @@ use std::path::{Path, PathBuf};
 
 use super::change::{ChangeSet, Rr};
 
-/// The file's first bytes: format and version.
-const MAGIC: &[u8; 12] = b"enumd-jnl-1\n";
+/// The file's first bytes: format and version. Version 2 may have zeros after its entries;
+/// version 1 (before them) is read the same and marked 2 when opened, so that an older enumd
+/// refuses the file by its version instead of taking the zeros for damage.
+const MAGIC: &[u8; 12] = b"enumd-jnl-2\n";
+const MAGIC_V1: &[u8; 12] = b"enumd-jnl-1\n";
 /// No entry is longer: a change set from one UPDATE is at most a message (64 KiB), one from a
 /// reload of a changed file may be large, but not this large.
 const MAX_ENTRY: u32 = 1 << 30;
-/// Zeros written past the entries at a time (see the module's doc).
+/// Zeros written past the entries at a time (see the module's doc): the journal's own size
+/// rounded up to a power of two, at least `GROW_MIN` and at most `GROW`, so that a zone with few changes (one of thousands
+/// of secondaries, say) takes 64 KiB of disk, not a MiB.
 pub const GROW: u64 = 1 << 20;
+const GROW_MIN: u64 = 64 << 10;
 
 /// One journal entry: the change from serial `from` to serial `to`, or a marker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +132,11 @@ impl Journal {
                 .map_err(|e| format!("{shown}: cannot write: {e}"))?;
             sync_dir(path)?;
             bytes.extend_from_slice(MAGIC);
+        } else if bytes.starts_with(MAGIC_V1) {
+            file.write_all_at(MAGIC, 0)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| format!("{shown}: cannot mark version 2: {e}"))?;
+            bytes[..MAGIC.len()].copy_from_slice(MAGIC);
         } else if !bytes.starts_with(MAGIC) {
             return Err(format!(
                 "{shown}: not an enumd journal (or of another version); move it away to start a new one"
@@ -181,7 +192,8 @@ impl Journal {
         let end = self.len + buf.len() as u64;
         // Past the zeros: more of them in the same write, behind the entries.
         let allocated = if end > self.allocated {
-            let zeros = usize::try_from(end.next_multiple_of(GROW) - end).unwrap_or(0);
+            let step = self.len.next_power_of_two().clamp(GROW_MIN, GROW);
+            let zeros = usize::try_from(end.next_multiple_of(step) - end).unwrap_or(0);
             buf.resize(buf.len() + zeros, 0);
             end + zeros as u64
         } else {
@@ -262,7 +274,7 @@ impl Journal {
 /// fails its checksum, and ends the reading rather than failing it.
 pub fn read_history(path: &Path) -> Result<Vec<Entry>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    if !bytes.starts_with(MAGIC) {
+    if !bytes.starts_with(MAGIC) && !bytes.starts_with(MAGIC_V1) {
         return Err(format!("{}: not an enumd journal", path.display()));
     }
     let mut at = MAGIC.len();
@@ -497,7 +509,11 @@ mod tests {
         assert_eq!(opened.entries, vec![entry(1), entry(2), entry(3)]);
         let whole = std::fs::read(&path).unwrap();
         let end = end_of_entries(&whole);
-        assert_eq!(whole.len() as u64, GROW, "the entries and zeros after them");
+        assert_eq!(
+            whole.len() as u64,
+            GROW_MIN,
+            "the entries and zeros after them"
+        );
 
         // Cut mid-entry, as a journal without zeros ahead (an older enumd's) would be: the
         // last entry goes, the others stay, and the file is cut back.
@@ -566,14 +582,15 @@ mod tests {
             appended.push(entry(n));
             written += entry(n).encoded_len();
             assert_eq!(j.len(), written);
-            assert_eq!(
-                size(),
-                written.next_multiple_of(GROW),
-                "after {} entries",
-                n + 1
+            assert!(
+                size() >= written && size() - written < GROW,
+                "after {} entries: {} bytes",
+                n + 1,
+                size()
             );
+            assert_eq!(size() % GROW_MIN, 0);
         }
-        assert!(size() > GROW, "grown once more");
+        assert!(size() > GROW, "grown past a MiB");
         assert_eq!(j.entries().unwrap(), appended);
         assert_eq!(read_history(&path).unwrap(), appended);
         drop(j);
@@ -581,6 +598,28 @@ mod tests {
         assert_eq!(opened.entries, appended);
         assert!(opened.dropped_tail.is_none());
         assert_eq!(j.len(), written);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_version_1_journal_opens_and_is_marked_version_2() {
+        let d = dir();
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("z.jnl");
+        let mut v1 = MAGIC_V1.to_vec();
+        encode_entry(&entry(1), &mut v1);
+        encode_entry(&entry(2), &mut v1);
+        std::fs::write(&path, &v1).unwrap();
+        assert_eq!(read_history(&path).unwrap(), vec![entry(1), entry(2)]);
+        let (mut j, opened) = Journal::open(&path).unwrap();
+        assert_eq!(opened.entries, vec![entry(1), entry(2)]);
+        assert!(opened.dropped_tail.is_none());
+        j.append(&[entry(3)]).unwrap();
+        drop(j);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(MAGIC));
+        let (_, opened) = Journal::open(&path).unwrap();
+        assert_eq!(opened.entries, vec![entry(1), entry(2), entry(3)]);
         let _ = std::fs::remove_dir_all(&d);
     }
 
