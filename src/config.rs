@@ -167,8 +167,14 @@ impl AccessList {
             match net {
                 IpAddr::V4(a) => {
                     let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
-                    let start = u32::from(a) & !host;
-                    v4.push((u128::from(start), u128::from(start | host)));
+                    v4s_push(&mut v4, u32::from(a) & !host, host);
+                }
+                // An IPv4-mapped prefix (::ffff:192.0.2.0/120) is the IPv4 prefix it maps, as
+                // the clients it means are matched as IPv4.
+                IpAddr::V6(a) if len >= 96 && a.to_ipv4_mapped().is_some() => {
+                    let addr = a.to_ipv4_mapped().map_or(0, u32::from);
+                    let host = u32::MAX.checked_shr(u32::from(len - 96)).unwrap_or(0);
+                    v4s_push(&mut v4, addr & !host, host);
                 }
                 IpAddr::V6(a) => {
                     let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
@@ -201,6 +207,11 @@ impl AccessList {
             IpAddr::V6(a) => within(&self.v6, u128::from(a)),
         }
     }
+}
+
+/// The IPv4 range from `start` with `host` bits free, as [`within`] compares ranges.
+fn v4s_push(ranges: &mut Vec<(u128, u128)>, start: u32, host: u32) {
+    ranges.push((u128::from(start), u128::from(start | host)));
 }
 
 /// `ranges` sorted, with those that overlap or touch made one.
@@ -644,6 +655,12 @@ impl Config {
             zone.catalog_members = members.clone();
         }
         let keys = config.keys()?;
+        if config.tcp_max_connections_per_client == 0 {
+            return Err(
+                "tcp_max_connections_per_client must be at least 1 (it would close every TCP connection)"
+                    .into(),
+            );
+        }
         if config.rrl_ipv4_prefix > 32 || config.rrl_ipv6_prefix > 128 {
             return Err(format!(
                 "rrl_ipv4_prefix must be 0 to 32 and rrl_ipv6_prefix 0 to 128 (got {} and {})",
@@ -1018,6 +1035,12 @@ mod tests {
             assert!(!list.allows(ip(no), None), "{no}");
         }
         assert!(list.allows(ip("2001:db8:ffff::1"), None));
+        let mapped = AccessList::new(vec![], vec![(ip("::ffff:198.51.100.0"), 120)]);
+        assert!(
+            mapped.allows(ip("198.51.100.9"), None)
+                && mapped.allows(ip("::ffff:198.51.100.9"), None)
+        );
+        assert!(!mapped.allows(ip("198.51.101.9"), None));
         assert!(list.allows(ip("::1"), None));
         assert!(list.allows(ip("203.0.113.1"), Some(b"\x04peer\x00")));
         assert!(!list.allows(ip("203.0.113.1"), Some(b"\x05other\x00")));

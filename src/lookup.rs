@@ -22,6 +22,9 @@ pub struct Snapshot {
     /// Their names get SERVFAIL, as BIND answers: the server should hold the zone and cannot
     /// serve it, so a resolver asks another server, rather than take REFUSED for "not mine".
     pub unavailable: Vec<Vec<u8>>,
+    /// Who may query each of `unavailable`, in the same order: one outside its list is
+    /// refused, not told that the zone exists and is broken.
+    pub unavailable_allow_query: Vec<Option<Arc<AccessList>>>,
 }
 
 impl Snapshot {
@@ -200,26 +203,31 @@ pub fn lookup_as<'a>(
     let lower = name::to_lowercase(qname);
     let index = snapshot.find_zone_index(&lower);
     let zone = index.map(|i| &*snapshot.zones[i]);
+    let prohibited = |acl: Option<&Option<Arc<AccessList>>>| matches!((asker, acl), (Some(asker), Some(Some(acl))) if !acl.allows(asker.addr, asker.key));
+    let refused = || Answer {
+        extended_error: Some(EDE_PROHIBITED),
+        ..Answer::error(Rcode::Refused)
+    };
     // A zone that failed to load, and is closer to the name than any loaded zone, owns it.
     let unavailable = snapshot
         .unavailable
         .iter()
-        .filter(|apex| name::is_at_or_below(&lower, apex))
-        .map(Vec::len)
-        .max();
-    if unavailable.is_some_and(|len| zone.is_none_or(|z| z.apex.len() < len)) {
+        .enumerate()
+        .filter(|(_, apex)| name::is_at_or_below(&lower, apex))
+        .max_by_key(|(_, apex)| apex.len());
+    if let Some((u, apex)) = unavailable
+        && zone.is_none_or(|z| z.apex.len() < apex.len())
+    {
+        if prohibited(snapshot.unavailable_allow_query.get(u)) {
+            return refused();
+        }
         return Answer::error(Rcode::ServFail);
     }
     let (Some(zone), Some(i)) = (zone, index) else {
         return Answer::error(Rcode::Refused);
     };
-    if let (Some(asker), Some(Some(acl))) = (asker, snapshot.allow_query.get(i))
-        && !acl.allows(asker.addr, asker.key)
-    {
-        return Answer {
-            extended_error: Some(EDE_PROHIBITED),
-            ..Answer::error(Rcode::Refused)
-        };
+    if prohibited(snapshot.allow_query.get(i)) {
+        return refused();
     }
     let mut answer = Answer {
         rcode: Rcode::NoError,

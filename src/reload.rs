@@ -167,21 +167,21 @@ impl ZoneSet {
     /// The snapshot to publish: every zone that has a loaded version, and the apexes of those
     /// that never loaded.
     pub fn snapshot(&self) -> Snapshot {
-        let serving = |i: &usize| self.loaded[*i].is_some() && !self.expired[*i];
-        Snapshot {
-            zones: (0..self.config.len())
-                .filter(serving)
-                .filter_map(|i| self.loaded[i].clone())
-                .collect(),
-            allow_query: (0..self.config.len())
-                .filter(serving)
-                .map(|i| self.config[i].query_policy.clone())
-                .collect(),
-            unavailable: (0..self.config.len())
-                .filter(|i| !serving(i))
-                .map(|i| self.config[i].apex_wire())
-                .collect(),
+        let mut s = Snapshot::default();
+        for (i, zc) in self.config.iter().enumerate() {
+            // Each zone and who may query it are pushed together, so the lists stay aligned.
+            match self.loaded[i].clone().filter(|_| !self.expired[i]) {
+                Some(zone) => {
+                    s.zones.push(zone);
+                    s.allow_query.push(zc.query_policy.clone());
+                }
+                None => {
+                    s.unavailable.push(zc.apex_wire());
+                    s.unavailable_allow_query.push(zc.query_policy.clone());
+                }
+            }
         }
+        s
     }
 
     /// Rebuilds zone `i`; on failure the old version stays. Returns true if it changed.

@@ -780,8 +780,9 @@ async fn write_framed(stream: &mut TcpStream, message: &[u8], timeout: Duration)
     }
 }
 
-/// Open TCP connections per client address, each held by a [`ClientSlot`] until its
-/// connection ends. Touched once per connection, never per query.
+/// Open TCP connections per client (an IPv4 address, or an IPv6 /64: a host is given a /64,
+/// and would otherwise have as many addresses as it likes), each held by a [`ClientSlot`]
+/// until its connection ends. Touched once per connection, never per query.
 pub struct ClientConnections {
     max: usize,
     open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
@@ -797,6 +798,13 @@ impl ClientConnections {
 
     /// A slot for one more connection from `ip`; None if it has `max` open.
     fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = match ip {
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(a) & !u128::from(u64::MAX)).into()),
+            },
+            IpAddr::V4(_) => ip,
+        };
         let mut open = self
             .open
             .lock()
@@ -841,5 +849,43 @@ fn client_limit_logged(peer: SocketAddr) {
     static LOGGED: Throttle = Throttle::new();
     if let Some(held_back) = LOGGED.admit() {
         info!(%peer, held_back, "TCP connection closed: its address has tcp_max_connections_per_client open");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        let clients = Arc::new(ClientConnections::new(2));
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        let a = clients.enter(ip("2001:db8:1:2::1"));
+        let b = clients.enter(ip("2001:db8:1:2:ffff::9"));
+        assert!(a.is_some() && b.is_some());
+        assert!(
+            clients.enter(ip("2001:db8:1:2::3")).is_none(),
+            "the same /64"
+        );
+        assert!(
+            clients.enter(ip("2001:db8:1:3::1")).is_some(),
+            "another /64"
+        );
+        let c = clients.enter(ip("192.0.2.1"));
+        let d = clients.enter(ip("::ffff:192.0.2.1"));
+        assert!(c.is_some() && d.is_some());
+        assert!(
+            clients.enter(ip("192.0.2.1")).is_none(),
+            "mapped counts as IPv4"
+        );
+        assert!(clients.enter(ip("192.0.2.2")).is_some());
+        drop(a);
+        assert!(
+            clients.enter(ip("2001:db8:1:2::3")).is_some(),
+            "a slot came back"
+        );
+        drop((b, c, d));
+        let open = clients.open.lock().unwrap();
+        assert!(open.values().all(|&n| n <= 2));
     }
 }
