@@ -48,7 +48,7 @@ pub struct Serving {
     pub policy: Policy,
     pub tcp_idle_timeout: Duration,
     pub tcp_connections: Arc<Semaphore>,
-    /// Open TCP connections by client address, and how many one address may have.
+    /// Open TCP connections by client (an address, an IPv6 /64), and how many one may have.
     pub tcp_clients: Arc<ClientConnections>,
     /// Set to stop the UDP workers (the process ending stops them too).
     pub stop: Arc<AtomicBool>,
