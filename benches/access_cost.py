@@ -27,12 +27,11 @@ gen_enum_zone.py (made in target/bench-data if missing).
 """
 
 import os
-import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # noqa: E402
+from side_by_side import Callgrind, config_rounds, cpu_table, self_comparison  # noqa: E402
 
 
 def log(msg):
@@ -52,33 +51,11 @@ def variants():
 def main():
     args, qfile, tmp, out = self_comparison(__doc__, 53570, "access-cost")
     configs = variants()
-    cpu = {k: [] for k in configs}
-    for rnd in range(1, args.rounds + 1):
-        for k, line in configs.items():
-            srv = Enumd(args, os.path.join(tmp, f"enumd-{k}-{rnd}"), tmp, line)
-            ready = start(srv, args, rnd)
-            srv.pin()
-            time.sleep(1)
-            try:
-                r = measured(args, srv, qfile, os.path.join(out, f"{rnd}-{k}.txt"))
-                bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
-                if r.get("lost") or bad:
-                    raise SystemExit(f"round {rnd} {k}: lost {r.get('lost')}, rcodes {bad}")
-                cpu[k].append(r["cpu_us_per_answer"])
-                log(f"round {rnd} {k:6}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers, "
-                    f"steal {r['steal_frac'] * 100:.0f}% (ready in {ready:.1f} s)")
-            finally:
-                srv.stop()
-    none = statistics.median(cpu["none"])
+    cpu = config_rounds(args, qfile, tmp, out, configs, log)
     print(f"## allow_query and rate limiting over neither: CPU per answer, {args.numbers:,} numbers, median of {args.rounds} rounds\n")
     print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
           f"CPU 1 with one worker, dnsperf to CPU 0.\n")
-    print("| configured | µs/answer | over none | runs |")
-    print("|---|---:|---:|---|")
-    for k in configs:
-        med = statistics.median(cpu[k])
-        runs = ", ".join(f"{c:.3f}" for c in cpu[k])
-        print(f"| {k} | {med:.3f} | {med / none:.3f}× | {runs} |")
+    cpu_table(cpu, "none")
     sys.stdout.flush()
     if args.no_callgrind:
         return

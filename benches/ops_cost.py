@@ -27,13 +27,12 @@ gen_enum_zone.py (made in target/bench-data if missing).
 """
 
 import os
-import statistics
 import sys
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import Callgrind, Enumd, measured, self_comparison, start  # noqa: E402
+from side_by_side import Callgrind, config_rounds, cpu_table, self_comparison  # noqa: E402
 
 
 def log(msg):
@@ -85,47 +84,27 @@ def main():
     metrics_port = args.port + 1
     configs = variants(metrics_port)
 
-    cpu = {k: [] for k in configs}
-    for rnd in range(1, args.rounds + 1):
-        for k, line in configs.items():
-            workdir = os.path.join(tmp, f"enumd-{k}-{rnd}")
-            srv = Enumd(args, workdir, tmp, line)
-            ready = start(srv, args, rnd)
-            srv.pin()
-            time.sleep(1)
-            try:
-                written0 = scraped(metrics_port, "enumd_query_log_written_total") if k != "off" else 0
-                r = measured(args, srv, qfile, os.path.join(out, f"{rnd}-{k}.txt"))
-                bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
-                if r.get("lost") or bad:
-                    raise SystemExit(f"round {rnd} {k}: lost {r.get('lost')}, rcodes {bad}")
-                logged = ""
-                if k in ("dnstap", "query_log"):
-                    time.sleep(0.5)  # the writer drains what is queued
-                    written = scraped(metrics_port, "enumd_query_log_written_total") - written0
-                    dropped = scraped(metrics_port, "enumd_query_log_dropped_total")
-                    if written < r["completed"] or dropped:
-                        raise SystemExit(f"round {rnd} {k}: {written:.0f} of {r['completed']:.0f} "
-                                         f"answers logged, {dropped:.0f} dropped")
-                    size = os.path.getsize(os.path.join(workdir, "tap.fstrm" if k == "dnstap" else "queries.log"))
-                    logged = f", {written:.0f} logged ({size / 2**20:.0f} MiB)"
-                cpu[k].append(r["cpu_us_per_answer"])
-                log(f"round {rnd} {k:9}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers"
-                    f"{logged}, steal {r['steal_frac'] * 100:.0f}%, other {r['other_cpu_frac'] * 100:.0f}% "
-                    f"(ready in {ready:.1f} s)")
-            finally:
-                srv.stop()
-    off = statistics.median(cpu["off"])
+
+    def logged_in_full(k, workdir, run):
+        """The run, and for the logging variants a check that every answer was written."""
+        written0 = scraped(metrics_port, "enumd_query_log_written_total") if k != "off" else 0
+        r = run()
+        if k not in ("dnstap", "query_log"):
+            return r, ""
+        time.sleep(0.5)  # the writer drains what is queued
+        written = scraped(metrics_port, "enumd_query_log_written_total") - written0
+        dropped = scraped(metrics_port, "enumd_query_log_dropped_total")
+        if written < r["completed"] or dropped:
+            raise SystemExit(f"{k}: {written:.0f} of {r['completed']:.0f} answers logged, {dropped:.0f} dropped")
+        size = os.path.getsize(os.path.join(workdir, "tap.fstrm" if k == "dnstap" else "queries.log"))
+        return r, f", {written:.0f} logged ({size / 2**20:.0f} MiB)"
+
+    cpu = config_rounds(args, qfile, tmp, out, configs, log, logged_in_full)
     print(f"## Metrics, dnstap and the query log over nothing: CPU per answer, {args.numbers:,} numbers, "
           f"median of {args.rounds} rounds\n")
     print(f"dnsperf `-Q {args.rate}` for {args.seconds} s per run, the generated query mix; enumd pinned to "
           f"CPU 1 with one worker (its query log thread too), dnsperf to CPU 0.\n")
-    print("| configured | µs/answer | over off | runs |")
-    print("|---|---:|---:|---|")
-    for k in configs:
-        med = statistics.median(cpu[k])
-        runs = ", ".join(f"{c:.3f}" for c in cpu[k])
-        print(f"| {k} | {med:.3f} | {med / off:.3f}× | {runs} |")
+    cpu_table(cpu, "off")
     sys.stdout.flush()
     if not args.no_callgrind:
         callgrind_table(args, tmp, configs)

@@ -687,6 +687,54 @@ def measured(args, srv, qfile, path):
     return r
 
 
+def measured_clean(args, srv, qfile, path, what):
+    """`measured`, ending the script when a query was lost or answered other than NOERROR or
+    NXDOMAIN: a comparison of CPU per answer means nothing over answers that were not given."""
+    r = measured(args, srv, qfile, path)
+    bad = {c: n for c, n in r["rcodes"].items() if c not in ("NOERROR", "NXDOMAIN")}
+    if r.get("lost") or bad:
+        raise SystemExit(f"{what}: lost {r.get('lost')}, rcodes {bad}")
+    return r
+
+
+def config_rounds(args, qfile, tmp, out, configs, log, during=None):
+    """CPU per answer of enumd under each of `configs` (name: config text before `[log]`), over
+    --rounds rounds of every config in turn, each on a fresh server: {name: [µs per answer]}.
+    `during(name, workdir, run)` may wrap the measurement (`run()` returns it) and returns it
+    with a note for the log line."""
+    during = during or (lambda name, workdir, run: (run(), ""))
+    cpu = {k: [] for k in configs}
+    width = max(len(k) for k in configs)
+    for rnd in range(1, args.rounds + 1):
+        for k, line in configs.items():
+            workdir = os.path.join(tmp, f"enumd-{k}-{rnd}")
+            srv = Enumd(args, workdir, tmp, line)
+            ready = start(srv, args, rnd)
+            srv.pin()
+            time.sleep(1)
+            try:
+                run = lambda: measured_clean(args, srv, qfile, os.path.join(out, f"{rnd}-{k}.txt"),  # noqa: E731
+                                             f"round {rnd} {k}")
+                r, note = during(k, workdir, run)
+                cpu[k].append(r["cpu_us_per_answer"])
+                log(f"round {rnd} {k:{width}}: {r['cpu_us_per_answer']:.3f} µs/answer, {r['completed']:.0f} answers"
+                    f"{note}, steal {r['steal_frac'] * 100:.0f}%, other {r['other_cpu_frac'] * 100:.0f}% "
+                    f"(ready in {ready:.1f} s)")
+            finally:
+                srv.stop()
+    return cpu
+
+
+def cpu_table(cpu, base):
+    """The markdown rows of `config_rounds`' figures: median, ratio over `base`'s, every run."""
+    first = statistics.median(cpu[base])
+    print(f"| configured | µs/answer | over {base} | runs |")
+    print("|---|---:|---:|---|")
+    for k, runs in cpu.items():
+        med = statistics.median(runs)
+        print(f"| {k} | {med:.3f} | {med / first:.3f}× | {', '.join(f'{c:.3f}' for c in runs)} |")
+
+
 def self_comparison(description, port, prefix):
     """The options and working directories shared by the scripts that compare enumd with itself:
     (args, query file, temp dir, dnsperf output dir). `args` also carries what this module's
