@@ -207,9 +207,13 @@ fn bind_pair(addr: SocketAddr, workers: usize) -> io::Result<(Vec<UdpSocket>, Tc
     for _ in 0..20 {
         let tcp = bind_tcp(addr)?;
         let port = tcp.local_addr()?.port();
-        let udp: io::Result<Vec<UdpSocket>> = (0..workers.max(1))
-            .map(|_| bind_udp(SocketAddr::new(addr.ip(), port)))
-            .collect();
+        let udp_addr = SocketAddr::new(addr.ip(), port);
+        // SO_REUSEPORT would let us join another process's (or a stopping server's) sockets
+        // on this port and share its datagrams: a socket bound without it first proves the
+        // port is free, and is closed just before the workers' sockets take it.
+        let udp: io::Result<Vec<UdpSocket>> = socket(udp_addr, Type::DGRAM)
+            .and_then(|probe| probe.bind(&udp_addr.into()))
+            .and_then(|()| (0..workers.max(1)).map(|_| bind_udp(udp_addr)).collect());
         match udp {
             Ok(udp) => return Ok((udp, tcp)),
             Err(e) if addr.port() == 0 => last = Some(e),
@@ -855,6 +859,25 @@ fn client_limit_logged(peer: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_sockets_never_join_a_port_others_hold_with_reuseport() {
+        // A stopping server's workers (or another process of this user) hold the UDP port
+        // with SO_REUSEPORT while its TCP port is free: joining them would split the datagrams.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _context = runtime.enter();
+        let held = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = held.local_addr().unwrap();
+        let err = bind_pair(addr, 2).expect_err("the UDP port is taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // Port 0 moves on to a port of its own.
+        let (udp, _tcp) = bind_pair("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        assert_ne!(udp[0].local_addr().unwrap(), addr);
+        assert_eq!(udp.len(), 2);
+    }
 
     #[test]
     fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
