@@ -98,8 +98,45 @@ pub struct Config {
     /// TSIG keys (RFC 8945), by name.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyConfig>,
+    /// Client classes that `[[zone]] hide_services` rules name.
+    #[serde(default, rename = "view")]
+    pub views: Vec<ViewConfig>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+}
+
+/// A class of clients (`[[view]]`): those whose address or TSIG key `match` lists.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    pub name: String,
+    /// Address prefixes and `key:NAME` entries, as `allow_query` takes them.
+    #[serde(rename = "match")]
+    pub members: Vec<String>,
+}
+
+/// A `hide_services` rule: NAPTRs whose Enumservices all match `services` are left out of
+/// what clients outside the view `outside` get.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HideRule {
+    pub outside: String,
+    pub services: Vec<String>,
+}
+
+/// One rule as a table, or several as an array of tables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(HideRule),
+    Many(Vec<HideRule>),
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<HideRule>, D::Error> {
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(r) => vec![r],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// A value that may be written alone or as a list.
@@ -301,6 +338,10 @@ pub struct ZoneConfig {
     /// query signed with that key). None: as the top-level `allow_query`; empty: nobody.
     #[serde(default)]
     pub allow_query: Option<Vec<String>>,
+    /// NAPTRs that clients outside a view do not see: `{ outside = "peers", services =
+    /// ["pstn:*", "P-*"] }`, or an array of such rules.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub hide_services: Vec<HideRule>,
     /// Who may UPDATE the zone: `key:NAME` entries and address prefixes (`127.0.0.1/32`).
     /// Empty: UPDATE is refused.
     #[serde(default)]
@@ -341,6 +382,10 @@ pub struct ZoneConfig {
     /// `Config::parse`).
     #[serde(skip)]
     pub query_policy: Option<std::sync::Arc<AccessList>>,
+    /// `hide_services` with its views resolved; None when there are no rules (filled by
+    /// `Config::parse`).
+    #[serde(skip)]
+    pub concealment: Option<std::sync::Arc<crate::view::Concealment>>,
     /// `allow_update` parsed (filled by `Config::parse`).
     #[serde(skip)]
     pub update_policy: AccessList,
@@ -680,7 +725,21 @@ impl Config {
             )),
             None => None,
         };
+        let mut views: Vec<(String, std::sync::Arc<AccessList>)> = Vec::new();
+        for v in &config.views {
+            if v.name.is_empty() || views.iter().any(|(n, _)| *n == v.name) {
+                return Err(format!(
+                    "[[view]] {:?}: a view needs a name of its own",
+                    v.name
+                ));
+            }
+            let members = parse_policy(&v.members, &keys)
+                .map_err(|e| format!("view {}: match: {e}", v.name))?;
+            views.push((v.name.clone(), std::sync::Arc::new(members)));
+        }
         for zone in &mut config.zones {
+            zone.concealment = conceal(&zone.hide_services, &views)
+                .map_err(|e| format!("zone {}: hide_services: {e}", zone.apex))?;
             zone.query_policy = match &zone.allow_query {
                 Some(list) => Some(std::sync::Arc::new(
                     parse_policy(list, &keys)
@@ -792,6 +851,45 @@ fn secret_from_keygen(text: &str) -> Option<String> {
     let at = text.find("secret")? + "secret".len();
     let rest = text[at..].trim_start().strip_prefix('"')?;
     Some(rest[..rest.find('"')?].to_string())
+}
+
+/// A zone's `hide_services` rules, each view resolved and each pattern parsed.
+fn conceal(
+    rules: &[HideRule],
+    views: &[(String, std::sync::Arc<AccessList>)],
+) -> Result<Option<std::sync::Arc<crate::view::Concealment>>, String> {
+    use crate::view::{Concealment, MAX_RULES, Pattern};
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    if rules.len() > MAX_RULES {
+        return Err(format!("at most {MAX_RULES} rules"));
+    }
+    let mut out = Vec::new();
+    for rule in rules {
+        let Some((_, members)) = views.iter().find(|(n, _)| *n == rule.outside) else {
+            let known: Vec<&str> = views.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(format!(
+                "outside = {:?}: no [[view]] of that name (views: {})",
+                rule.outside,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        if rule.services.is_empty() {
+            return Err(format!("outside = {:?}: services is empty", rule.outside));
+        }
+        let patterns = rule
+            .services
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((rule.outside.clone(), members.clone(), patterns));
+    }
+    Ok(Some(std::sync::Arc::new(Concealment::new(out))))
 }
 
 /// `allow_query`, `allow_update` and `allow_transfer` entries: `key:NAME` (a configured key)

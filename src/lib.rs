@@ -29,6 +29,7 @@ pub mod rrl;
 pub mod server;
 pub mod template;
 pub mod validate;
+pub mod view;
 pub mod wire;
 pub mod xfr;
 pub mod zone;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::AccessList;
 use crate::name;
 use crate::rdata::rtype;
+use crate::view::{Concealment, Hide};
 use crate::zone::{NodeRef, RRsetRef, Zone};
 
 /// Every zone served at one moment. Immutable once published; a reload builds a new one.
@@ -18,6 +19,9 @@ pub struct Snapshot {
     /// Who may query each of `zones`, in the same order (`allow_query`); None, or no entry:
     /// everyone.
     pub allow_query: Vec<Option<Arc<AccessList>>>,
+    /// What each of `zones` hides from clients outside its views (`hide_services`), in the
+    /// same order; None, or no entry: nothing.
+    pub hide: Vec<Option<Arc<Concealment>>>,
     /// Apexes (lower-cased wire form) of zones that are configured but have never loaded.
     /// Their names get SERVFAIL, as BIND answers: the server should hold the zone and cannot
     /// serve it, so a resolver asks another server, rather than take REFUSED for "not mine".
@@ -109,6 +113,9 @@ pub struct Entry<'a> {
     /// For additional records: must the response carry it, or else be truncated? RFC 9471 §3.1
     /// makes in-domain glue of a referral required.
     pub required: bool,
+    /// The NAPTRs of this RRset the client may not see (`hide_services`), left out as it is
+    /// written; None for every other RRset and client.
+    pub hide: Option<Hide<'a>>,
 }
 
 /// What kind of answer a query got, for the counters and the query log.
@@ -229,6 +236,12 @@ pub fn lookup_as<'a>(
     if prohibited(snapshot.allow_query.get(i)) {
         return refused();
     }
+    // Views by Enumservice: what this client may not see, decided once per answer.
+    let hide = snapshot
+        .hide
+        .get(i)
+        .and_then(Option::as_deref)
+        .and_then(|c| c.for_asker(asker));
     let mut answer = Answer {
         rcode: Rcode::NoError,
         kind: Kind::Hit,
@@ -243,6 +256,7 @@ pub fn lookup_as<'a>(
         &lower,
         Spelling::Query,
         qtype,
+        hide,
         &mut answer,
         &mut Vec::new(),
     );
@@ -338,6 +352,7 @@ fn resolve<'a>(
     lower: &[u8],
     spelling: Spelling<'a>,
     qtype: u16,
+    hide: Option<Hide<'a>>,
     out: &mut Answer<'a>,
     chain: &mut Vec<Vec<u8>>,
 ) {
@@ -368,16 +383,26 @@ fn resolve<'a>(
         rrset,
         ttl: zone.rrset_info(rrset).ttl,
         required: false,
+        hide: hide.filter(|_| zone.rrset_info(rrset).rtype == rtype::NAPTR),
+    };
+    // An RRset whose every record is hidden from this client is not there (NODATA).
+    let shown = |set: &RRsetRef<'a>| match hide {
+        Some(h) if zone.rrset_info(*set).rtype == rtype::NAPTR => !all_hidden(zone, *set, lower, h),
+        _ => true,
     };
     if qtype == rtype::ANY {
-        let sets = zone.rrsets_at(node);
-        if sets.len() == 0 {
+        let before = out.answer.len();
+        out.answer
+            .extend(zone.rrsets_at(node).filter(shown).map(entry));
+        if out.answer.len() == before {
             return negative(zone, out);
         }
-        out.answer.extend(sets.map(entry));
         return;
     }
     if let Some(set) = zone.rrset(node, qtype) {
+        if !shown(&set) {
+            return negative(zone, out);
+        }
         out.answer.push(entry(set));
         if qtype == rtype::NS {
             add_addresses(zone, set, None, out);
@@ -405,6 +430,7 @@ fn resolve<'a>(
                 &target_lower,
                 Spelling::Zone(target),
                 qtype,
+                hide,
                 out,
                 chain,
             );
@@ -412,6 +438,18 @@ fn resolve<'a>(
         return;
     }
     negative(zone, out);
+}
+
+/// Whether `hide` leaves nothing of the NAPTR RRset `set` owned by `lower`.
+fn all_hidden(zone: &Zone, set: RRsetRef<'_>, lower: &[u8], hide: Hide<'_>) -> bool {
+    zone.rdata_entries(set).all(|(rdata, templated)| {
+        hide.hides(rdata, || {
+            let mut buf = [0; 128];
+            templated
+                .then(|| crate::template::owner_aus(lower, &mut buf).map(<[u8]>::to_vec))
+                .flatten()
+        })
+    })
 }
 
 /// The in-zone name a query for `lower` continues at because of a CNAME, exact or synthesized
@@ -433,6 +471,7 @@ fn negative<'a>(zone: &'a Zone, out: &mut Answer<'a>) {
         rrset: zone.soa(),
         ttl: zone.negative_ttl,
         required: false,
+        hide: None,
     });
 }
 
@@ -455,6 +494,7 @@ fn referral<'a>(
         rrset: ns,
         ttl: zone.rrset_info(ns).ttl,
         required: false,
+        hide: None,
     });
     let cut_name = match owner {
         Owner::Query(offset) => &lower[offset..],
@@ -480,6 +520,7 @@ fn add_addresses<'a>(zone: &'a Zone, ns: RRsetRef<'a>, cut: Option<&[u8]>, out: 
                     rrset: set,
                     ttl: zone.rrset_info(set).ttl,
                     required,
+                    hide: None,
                 });
             }
         }

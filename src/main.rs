@@ -183,6 +183,9 @@ fn check(config: &Config, strict: bool) -> ExitCode {
                     warnings,
                     zc.file.display()
                 );
+                if let Some(c) = &zc.concealment {
+                    report_views(&zc.apex, &zone, c);
+                }
             }
             Err(failure) => {
                 ok = false;
@@ -200,6 +203,35 @@ fn check(config: &Config, strict: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// What each view's `hide_services` rules leave out of a zone for clients outside it.
+fn report_views(apex: &str, zone: &Zone, concealment: &enumd::view::Concealment) {
+    for view in concealment.views() {
+        let Some(hide) = concealment.outside(view) else {
+            continue;
+        };
+        let r = enumd::view::report(zone, hide);
+        if r.hidden == 0 {
+            println!(
+                "zone {apex}: view {view}: hides nothing (none of {} NAPTRs match its services)",
+                r.naptrs
+            );
+            continue;
+        }
+        let by: Vec<String> = r
+            .by_services
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        println!(
+            "zone {apex}: view {view}: outside it, {} of {} NAPTRs are hidden ({}); e.g. at {}",
+            r.hidden,
+            r.naptrs,
+            by.join(", "),
+            r.examples.join(", ")
+        );
     }
 }
 

@@ -174,6 +174,7 @@ impl ZoneSet {
                 Some(zone) => {
                     s.zones.push(zone);
                     s.allow_query.push(zc.query_policy.clone());
+                    s.hide.push(zc.concealment.clone());
                 }
                 None => {
                     s.unavailable.push(zc.apex_wire());

@@ -533,6 +533,17 @@ impl<'o, 'n> Encoder<'o, 'n> {
         let mut aus_buf = [0; 128];
         let mut count = 0;
         for (rdata, templated) in e.zone.rdata_entries(e.rrset) {
+            if let Some(hide) = &e.hide {
+                let aus = || {
+                    let mut buf = [0; 128];
+                    templated
+                        .then(|| template::owner_aus(owner, &mut buf).map(<[u8]>::to_vec))
+                        .flatten()
+                };
+                if hide.hides(rdata, aus) {
+                    continue;
+                }
+            }
             match e.owner {
                 Owner::Query(offset) => {
                     // Inside the question (12 + at most 255 bytes): a pointer reaches it.

@@ -14,10 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{AccessList, Config, Key};
-use crate::lookup::Snapshot;
+use crate::lookup::{Asker, Snapshot};
 use crate::name;
 use crate::rdata::rtype;
 use crate::template::Expander;
+use crate::view::{Concealment, Outsider};
 use crate::xfr::message::{CLASS_IN, Message};
 use crate::xfr::tsig::{self, Signer, Verdict};
 use crate::xfr::update::{rcode, serial_gt};
@@ -49,6 +50,8 @@ struct ZoneAccess {
     allow: AccessList,
     /// The journal, for zones that keep one: IXFR's history.
     journal: Option<PathBuf>,
+    /// What clients outside its views do not see: secondaries outside them neither.
+    conceal: Option<Arc<Concealment>>,
 }
 
 impl Transfers {
@@ -62,6 +65,7 @@ impl Transfers {
                 journal: z
                     .keeps_journal()
                     .then(|| journal::Journal::path_for(&config.state_dir, &z.apex)),
+                conceal: z.concealment.clone(),
             })
             .collect();
         Self {
@@ -94,6 +98,9 @@ pub struct Stream {
     pub apex: String,
     /// What is sent, for logs: "AXFR", "IXFR", "IXFR as AXFR".
     pub kind: &'static str,
+    /// The client, when the zone's `hide_services` rules hide something from it: its copy
+    /// leaves out what its queries would not see.
+    hide_for: Option<Box<Outsider>>,
 }
 
 /// What every message of an answer repeats: ID, flags, question, whether to add OPT.
@@ -211,6 +218,12 @@ pub fn plan(
         return refuse(&head, rcode::SERVFAIL, &signer, why);
     };
     let apex = shown;
+    let asker = Asker { addr: peer, key };
+    let hide_for = access
+        .conceal
+        .as_ref()
+        .and_then(|c| Outsider::new(c, asker))
+        .map(Box::new);
     if qtype == rtype::AXFR {
         if !tcp {
             // RFC 5936 §4.2: AXFR is not defined over UDP.
@@ -223,6 +236,7 @@ pub fn plan(
             signer,
             apex,
             kind: "AXFR",
+            hide_for,
         });
     }
     // IXFR: the client's SOA is in the authority section (RFC 1995 §3).
@@ -274,6 +288,7 @@ pub fn plan(
         signer,
         apex,
         kind,
+        hide_for,
     })
 }
 
@@ -426,11 +441,15 @@ impl Stream {
             emit: &mut emit,
         };
         let zone = &self.zone;
+        let hide = self.hide_for.as_deref().and_then(Outsider::hide);
+        let hidden = |t: u16, rdata: &[u8], number: Option<&[u8]>| {
+            t == rtype::NAPTR && hide.is_some_and(|h| h.hides(rdata, || number.map(<[u8]>::to_vec)))
+        };
         let (soa_ttl, soa) = zone_soa(zone);
         out.push(&zone.apex, rtype::SOA, soa_ttl, &soa);
         match &self.diffs {
             None => zone.for_each_stored_record(|owner, t, ttl, rdata, number| {
-                if t != rtype::SOA || owner != zone.apex.as_slice() {
+                if (t != rtype::SOA || owner != zone.apex.as_slice()) && !hidden(t, rdata, number) {
                     out.push_stored(owner, t, ttl, rdata, number);
                 }
             }),
@@ -441,7 +460,8 @@ impl Stream {
                         for r in list.iter().filter(is_soa) {
                             out.push(&r.owner, r.rtype, r.ttl, &r.rdata);
                         }
-                        for r in list.iter().filter(|r| !is_soa(r)) {
+                        let shown = |r: &&Rr| !is_soa(r) && !hidden(r.rtype, &r.rdata, None);
+                        for r in list.iter().filter(shown) {
                             out.push(&r.owner, r.rtype, r.ttl, &r.rdata);
                         }
                     }

@@ -22,6 +22,8 @@ use enumd::server::{Listeners, Serving};
 /// A running server; it stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Every address it listens on (`addr` is the first).
+    pub addrs: Vec<SocketAddr>,
     pub dir: PathBuf,
     stop: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -63,8 +65,13 @@ impl TestServer {
 
     /// Serves a config file's zones (the shipped lab, say) on 127.0.0.1, port 0.
     pub fn start_config(path: &str) -> Self {
+        Self::start_config_on(path, &["127.0.0.1:0"])
+    }
+
+    /// The same on the given addresses (each port 0 picks its own port).
+    pub fn start_config_on(path: &str, listen: &[&str]) -> Self {
         let mut config = Config::load(std::path::Path::new(path)).expect("config");
-        config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.listen = listen.iter().map(|a| a.parse().unwrap()).collect();
         Self::run(config, temp_dir("cfg"))
     }
 
@@ -93,12 +100,14 @@ impl TestServer {
         let listeners = runtime
             .block_on(Listeners::bind(&config.listen))
             .expect("bind");
-        let addr = listeners.local_addrs()[0];
+        let addrs = listeners.local_addrs();
+        let addr = addrs[0];
         let serving = Serving::new(&config, store, owner).expect("serving");
         let stop = serving.stop.clone();
         runtime.spawn(listeners.serve(serving));
         Self {
             addr,
+            addrs,
             dir,
             stop,
             runtime: Some(runtime),

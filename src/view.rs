@@ -1,0 +1,378 @@
+//! Views by Enumservice: one copy of a zone's data, and NAPTRs that clients outside a view
+//! never see.
+//!
+//! Private infrastructure ENUM (RFC 5067, RFC 5526) keeps routing and portability records
+//! (`E2U+pstn:tel`, the `P-` types RFC 6116 §3.4.3 reserves for private use) for a carrier's
+//! peers, beside records everyone may see. A zone's `hide_services` rules name a view (`[[view]]`:
+//! address prefixes and TSIG keys) and Enumservice patterns; to a client outside the view, a
+//! NAPTR whose Enumservices all match is not there. The decision is a property of one record
+//! and one client, so it is made as answers and transfers are written: no second copy of the
+//! data, and nothing to rebuild when the zone changes.
+
+use std::sync::Arc;
+
+use crate::config::AccessList;
+use crate::lookup::Asker;
+
+/// Most `hide_services` rules one zone may have: the rules hiding from one client are a bit
+/// mask.
+pub const MAX_RULES: usize = 64;
+
+/// A zone's `hide_services` rules.
+#[derive(Debug)]
+pub struct Concealment {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    /// The view whose members see what the rule hides.
+    view: String,
+    members: Arc<AccessList>,
+    patterns: Vec<Pattern>,
+}
+
+/// The rules that hide records from one client, for the length of one answer or transfer.
+#[derive(Clone, Copy, Debug)]
+pub struct Hide<'a> {
+    concealment: &'a Concealment,
+    mask: u64,
+}
+
+impl Concealment {
+    /// Rules of (view name, its members, the Enumservice patterns it keeps to itself); at most
+    /// [`MAX_RULES`] (the config checks).
+    pub fn new(rules: Vec<(String, Arc<AccessList>, Vec<Pattern>)>) -> Self {
+        let rules = rules
+            .into_iter()
+            .take(MAX_RULES)
+            .map(|(view, members, patterns)| Rule {
+                view,
+                members,
+                patterns,
+            })
+            .collect();
+        Self { rules }
+    }
+
+    /// What `asker` may not see; None when nothing (a member of every view named, or the
+    /// operator's own lookups, which have no asker).
+    pub fn for_asker(&self, asker: Option<Asker<'_>>) -> Option<Hide<'_>> {
+        let asker = asker?;
+        let mut mask = 0;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.members.allows(asker.addr, asker.key) {
+                mask |= 1 << i;
+            }
+        }
+        (mask != 0).then_some(Hide {
+            concealment: self,
+            mask,
+        })
+    }
+
+    /// Hide from everyone outside the view `view` (all rules naming it): what `enumd check`
+    /// reports per view.
+    pub fn outside(&self, view: &str) -> Option<Hide<'_>> {
+        let mut mask = 0;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.view == view {
+                mask |= 1 << i;
+            }
+        }
+        (mask != 0).then_some(Hide {
+            concealment: self,
+            mask,
+        })
+    }
+
+    /// The views the rules name, in order, each once.
+    pub fn views(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.rules {
+            if !out.contains(&r.view.as_str()) {
+                out.push(&r.view);
+            }
+        }
+        out
+    }
+}
+
+/// A client that some rules hide records from, owned: a transfer keeps it for as long as it
+/// streams.
+#[derive(Debug)]
+pub struct Outsider {
+    concealment: Arc<Concealment>,
+    addr: std::net::IpAddr,
+    key: Option<Vec<u8>>,
+}
+
+impl Outsider {
+    /// `asker`, if `concealment` hides anything from it.
+    pub fn new(concealment: &Arc<Concealment>, asker: Asker<'_>) -> Option<Self> {
+        concealment.for_asker(Some(asker))?;
+        Some(Self {
+            concealment: concealment.clone(),
+            addr: asker.addr,
+            key: asker.key.map(<[u8]>::to_vec),
+        })
+    }
+
+    pub fn hide(&self) -> Option<Hide<'_>> {
+        self.concealment.for_asker(Some(Asker {
+            addr: self.addr,
+            key: self.key.as_deref(),
+        }))
+    }
+}
+
+impl Hide<'_> {
+    /// Whether a NAPTR with this RDATA is hidden. `aus` gives the owner's number when the
+    /// RDATA is a number template ([`crate::template`]) whose services field holds the
+    /// number's marker: then the field is read as it will be sent.
+    pub fn hides(&self, rdata: &[u8], aus: impl FnOnce() -> Option<Vec<u8>>) -> bool {
+        let Some(services) = services_field(rdata) else {
+            return false;
+        };
+        if services.contains(&0) {
+            // Only a template has a NUL here (the loader templates no field that has one).
+            let Some(aus) = aus() else {
+                return false;
+            };
+            let mut expanded = Vec::with_capacity(services.len() + aus.len());
+            for (i, part) in services.split(|&b| b == 0).enumerate() {
+                if i > 0 {
+                    expanded.extend_from_slice(&aus);
+                }
+                expanded.extend_from_slice(part);
+            }
+            return self.hides_services(&expanded);
+        }
+        self.hides_services(services)
+    }
+
+    /// Whether a services field (`E2U+pstn:tel`) is hidden: every Enumservice in it matches a
+    /// pattern of one of the rules. A field that is not ENUM's (no `E2U+`) is never hidden.
+    pub fn hides_services(&self, services: &[u8]) -> bool {
+        let Some(rest) = services
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case(b"e2u+"))
+            .map(|_| &services[4..])
+        else {
+            return false;
+        };
+        rest.split(|&b| b == b'+').all(|service| {
+            !service.is_empty()
+                && self
+                    .concealment
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| self.mask & (1 << i) != 0)
+                    .any(|(_, rule)| rule.patterns.iter().any(|p| p.matches(service)))
+        })
+    }
+}
+
+/// What one view's rules hide in one zone, for `enumd check`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub naptrs: usize,
+    pub hidden: usize,
+    /// Hidden records by services field, most first.
+    pub by_services: Vec<(String, usize)>,
+    /// The owners of the first few hidden records, as text.
+    pub examples: Vec<String>,
+}
+
+/// Counts what `hide` leaves out of `zone`.
+pub fn report(zone: &crate::zone::Zone, hide: Hide<'_>) -> Report {
+    use std::collections::HashMap;
+    let mut r = Report::default();
+    let mut by: HashMap<Vec<u8>, usize> = HashMap::new();
+    zone.for_each_stored_record(|owner, t, _, rdata, number| {
+        if t != crate::rdata::rtype::NAPTR {
+            return;
+        }
+        r.naptrs += 1;
+        if hide.hides(rdata, || number.map(<[u8]>::to_vec)) {
+            r.hidden += 1;
+            let services = services_field(rdata).unwrap_or_default();
+            *by.entry(services.to_vec()).or_default() += 1;
+            if r.examples.len() < 3 {
+                r.examples.push(crate::name::to_text(owner));
+            }
+        }
+    });
+    r.by_services = by
+        .into_iter()
+        .map(|(s, n)| (String::from_utf8_lossy(&s).replace('\0', "<number>"), n))
+        .collect();
+    r.by_services
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    r
+}
+
+/// The services field of NAPTR RDATA (RFC 3403 §4.1: ORDER, PREFERENCE, FLAGS, SERVICES, …).
+fn services_field(rdata: &[u8]) -> Option<&[u8]> {
+    let flags = usize::from(*rdata.get(4)?);
+    let at = 5 + flags;
+    let len = usize::from(*rdata.get(at)?);
+    rdata.get(at + 1..at + 1 + len)
+}
+
+/// One Enumservice pattern: `pstn:tel`, `pstn` (the type without a subtype), `pstn:*`,
+/// `P-*`. `*` stands for any run of characters, `:` included; case does not matter
+/// (RFC 6117 §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern(Vec<u8>);
+
+impl Pattern {
+    /// Parses a pattern as the config writes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.to_ascii_lowercase();
+        if lower.is_empty() {
+            return Err("an empty Enumservice pattern".into());
+        }
+        if lower.starts_with("e2u") {
+            return Err(format!(
+                "{text:?}: write the Enumservice alone (\"pstn:tel\", not \"E2U+pstn:tel\")"
+            ));
+        }
+        if lower.contains('+') {
+            return Err(format!(
+                "{text:?}: one Enumservice per pattern (a record is hidden when all of its \
+                 Enumservices match)"
+            ));
+        }
+        if let Some(c) = lower
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '*')))
+        {
+            return Err(format!(
+                "{text:?}: '{c}' is not in an Enumservice (letters, digits, '-', ':' and '*')"
+            ));
+        }
+        if lower.matches(':').count() > 1 {
+            return Err(format!("{text:?}: an Enumservice has at most one subtype"));
+        }
+        Ok(Self(lower.into_bytes()))
+    }
+
+    /// Whether one Enumservice (`type[:subtype]`, any case) matches.
+    pub fn matches(&self, service: &[u8]) -> bool {
+        glob(&self.0, service)
+    }
+}
+
+/// `*`-only glob, ASCII case-insensitive; `pattern` is lower-case. Iterative, with one
+/// backtrack point: linear in practice, and never recursive on hostile input.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t].to_ascii_lowercase() {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naptr(services: &str) -> Vec<u8> {
+        let mut r = vec![
+            0,
+            10,
+            0,
+            100,
+            1,
+            b'u',
+            u8::try_from(services.len()).unwrap(),
+        ];
+        r.extend_from_slice(services.as_bytes());
+        r.extend_from_slice(b"\x0e!^.*$!sip:x@y!\x00");
+        r
+    }
+
+    fn peers(patterns: &[&str]) -> Concealment {
+        let members = Arc::new(AccessList::new(
+            vec![],
+            vec![("10.0.0.0".parse().unwrap(), 8)],
+        ));
+        let patterns = patterns
+            .iter()
+            .map(|p| Pattern::parse(p).unwrap())
+            .collect();
+        Concealment::new(vec![("peers".into(), members, patterns)])
+    }
+
+    #[test]
+    fn patterns_match_whole_enumservices_by_glob_any_case() {
+        let p = |t: &str| Pattern::parse(t).unwrap();
+        assert!(p("pstn").matches(b"PSTN"));
+        assert!(
+            !p("pstn").matches(b"pstn:tel"),
+            "a type alone is without subtype"
+        );
+        assert!(p("pstn:*").matches(b"pstn:tel"));
+        assert!(!p("pstn:*").matches(b"pstn"));
+        assert!(p("P-*").matches(b"p-route:x"));
+        assert!(!p("P-*").matches(b"sip"));
+        assert!(p("*").matches(b"sip"));
+        assert!(p("*:tel").matches(b"voice:tel") && !p("*:tel").matches(b"voice:uri"));
+        assert!(
+            !glob(b"a*a*a*a*a*b", &[b'a'; 200]),
+            "no blow-up on hostile input"
+        );
+        for bad in ["", "E2U+sip", "sip+pstn", "si p", "a:b:c"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_is_hidden_when_all_its_enumservices_match() {
+        let c = peers(&["P-*", "pstn", "pstn:*"]);
+        let outsider = Asker {
+            addr: "192.0.2.1".parse().unwrap(),
+            key: None,
+        };
+        let insider = Asker {
+            addr: "10.1.2.3".parse().unwrap(),
+            key: None,
+        };
+        assert!(c.for_asker(Some(insider)).is_none());
+        assert!(c.for_asker(None).is_none(), "the operator sees everything");
+        let hide = c.for_asker(Some(outsider)).unwrap();
+        let none = || None;
+        assert!(hide.hides(&naptr("E2U+pstn:tel"), none));
+        assert!(hide.hides(&naptr("e2u+P-route"), none));
+        assert!(hide.hides(&naptr("E2U+pstn:tel+P-x"), none));
+        assert!(!hide.hides(&naptr("E2U+sip"), none));
+        assert!(
+            !hide.hides(&naptr("E2U+sip+pstn:tel"), none),
+            "sip is public"
+        );
+        assert!(!hide.hides(&naptr(""), none), "not an ENUM services field");
+        assert!(!hide.hides(&naptr("E2U+"), none));
+        assert!(!hide.hides(b"\x00\x01", none), "not NAPTR RDATA");
+        // A template's marker is read as the number it stands for.
+        let c = peers(&["4*"]);
+        let hide = c.for_asker(Some(outsider)).unwrap();
+        let templated = naptr("E2U\0");
+        assert!(hide.hides(&templated, || Some(b"+4412".to_vec())));
+        assert!(!hide.hides(&templated, || Some(b"+3312".to_vec())));
+    }
+}
