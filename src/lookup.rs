@@ -377,33 +377,38 @@ fn resolve<'a>(
         }
     };
     let owner = spelling.owner(0);
-    let entry = |rrset: RRsetRef<'a>| Entry {
-        owner,
-        zone,
-        rrset,
-        ttl: zone.rrset_info(rrset).ttl,
-        required: false,
-        hide: hide.filter(|_| zone.rrset_info(rrset).rtype == rtype::NAPTR),
-    };
-    // An RRset whose every record is hidden from this client is not there (NODATA).
-    let shown = |set: &RRsetRef<'a>| match hide {
-        Some(h) if zone.rrset_info(*set).rtype == rtype::NAPTR => !all_hidden(zone, *set, lower, h),
-        _ => true,
+    // What of each RRset this client may see: an RRset whose every record is hidden is not
+    // there (NODATA); one with nothing hidden is written without looking again.
+    let shown = |rrset: RRsetRef<'a>| {
+        let seen = match hide {
+            Some(h) if zone.rrset_info(rrset).rtype == rtype::NAPTR => {
+                Visibility::of(zone, rrset, lower, h)
+            }
+            _ => Visibility::All,
+        };
+        let entry = Entry {
+            owner,
+            zone,
+            rrset,
+            ttl: zone.rrset_info(rrset).ttl,
+            required: false,
+            hide: if seen == Visibility::Some { hide } else { None },
+        };
+        (seen != Visibility::None).then_some(entry)
     };
     if qtype == rtype::ANY {
         let before = out.answer.len();
-        out.answer
-            .extend(zone.rrsets_at(node).filter(shown).map(entry));
+        out.answer.extend(zone.rrsets_at(node).filter_map(shown));
         if out.answer.len() == before {
             return negative(zone, out);
         }
         return;
     }
     if let Some(set) = zone.rrset(node, qtype) {
-        if !shown(&set) {
+        let Some(e) = shown(set) else {
             return negative(zone, out);
-        }
-        out.answer.push(entry(set));
+        };
+        out.answer.push(e);
         if qtype == rtype::NS {
             add_addresses(zone, set, None, out);
         }
@@ -413,7 +418,7 @@ fn resolve<'a>(
         .rrset(node, rtype::CNAME)
         .filter(|_| zone.has_cname(node))
     {
-        out.answer.push(entry(cname));
+        out.answer.extend(shown(cname)); // a CNAME: all of it
         let Some(target) = zone.rdatas(cname).next() else {
             return;
         };
@@ -440,16 +445,37 @@ fn resolve<'a>(
     negative(zone, out);
 }
 
-/// Whether `hide` leaves nothing of the NAPTR RRset `set` owned by `lower`.
-fn all_hidden(zone: &Zone, set: RRsetRef<'_>, lower: &[u8], hide: Hide<'_>) -> bool {
-    zone.rdata_entries(set).all(|(rdata, templated)| {
-        hide.hides(rdata, || {
-            let mut buf = [0; 128];
-            templated
-                .then(|| crate::template::owner_aus(lower, &mut buf).map(<[u8]>::to_vec))
-                .flatten()
-        })
-    })
+/// How much of an RRset one client may see.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visibility {
+    All,
+    Some,
+    None,
+}
+
+impl Visibility {
+    /// What `hide` leaves of the NAPTR RRset `set` owned by `lower`.
+    fn of(zone: &Zone, set: RRsetRef<'_>, lower: &[u8], hide: Hide<'_>) -> Self {
+        let (mut shown, mut hidden) = (0, 0);
+        for (rdata, templated) in zone.rdata_entries(set) {
+            let aus = || {
+                let mut buf = [0; 128];
+                templated
+                    .then(|| crate::template::owner_aus(lower, &mut buf).map(<[u8]>::to_vec))
+                    .flatten()
+            };
+            if hide.hides(rdata, aus) {
+                hidden += 1;
+            } else {
+                shown += 1;
+            }
+        }
+        match (shown, hidden) {
+            (_, 0) => Self::All,
+            (0, _) => Self::None,
+            _ => Self::Some,
+        }
+    }
 }
 
 /// The in-zone name a query for `lower` continues at because of a CNAME, exact or synthesized

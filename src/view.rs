@@ -225,7 +225,14 @@ fn services_field(rdata: &[u8]) -> Option<&[u8]> {
 /// `P-*`. `*` stands for any run of characters, `:` included; case does not matter
 /// (RFC 6117 §3.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pattern(Vec<u8>);
+pub enum Pattern {
+    /// No `*`: the whole Enumservice.
+    Exact(Vec<u8>),
+    /// One `*`, last (`pstn:*`, `P-*`): the most common kind, a prefix compare.
+    Prefix(Vec<u8>),
+    /// Any other (lower-case).
+    Glob(Vec<u8>),
+}
 
 impl Pattern {
     /// Parses a pattern as the config writes it.
@@ -256,12 +263,25 @@ impl Pattern {
         if lower.matches(':').count() > 1 {
             return Err(format!("{text:?}: an Enumservice has at most one subtype"));
         }
-        Ok(Self(lower.into_bytes()))
+        let stars = lower.matches('*').count();
+        Ok(if stars == 0 {
+            Self::Exact(lower.into_bytes())
+        } else if stars == 1 && lower.ends_with('*') {
+            Self::Prefix(lower.as_bytes()[..lower.len() - 1].to_vec())
+        } else {
+            Self::Glob(lower.into_bytes())
+        })
     }
 
     /// Whether one Enumservice (`type[:subtype]`, any case) matches.
     pub fn matches(&self, service: &[u8]) -> bool {
-        glob(&self.0, service)
+        match self {
+            Self::Exact(p) => service.eq_ignore_ascii_case(p),
+            Self::Prefix(p) => service
+                .get(..p.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(p)),
+            Self::Glob(p) => glob(p, service),
+        }
     }
 }
 
