@@ -1,5 +1,5 @@
-//! Response rate limiting over real sockets: a flood from one loopback source at 20,000 q/s
-//! gets at most the configured rate answered, and about every `rrl_slip`th of the rest
+//! Response rate limiting over real sockets: a flood with a forged loopback source (written
+//! through a raw socket) at 20,000 q/s gets at most the configured rate answered, and about every `rrl_slip`th of the rest
 //! truncated; an exempt address sending as fast gets every answer; a client of another prefix
 //! is not touched. Every load is a fixed count of queries, paced, and stops by itself.
 
@@ -24,9 +24,39 @@ struct Tally {
     truncated: usize,
 }
 
+/// How a flood's queries leave.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// From a UDP socket bound to the source address, as a real client sends.
+    Socket,
+    /// Through a raw socket (CAP_NET_RAW) that writes the IPv4 and UDP headers itself, the
+    /// source address forged, as a reflection attack sends; the replies reach a socket bound
+    /// there only to count them.
+    Spoofed,
+}
+
+/// An IPv4 datagram from `src` to `dst` carrying `payload` over UDP; the kernel fills the
+/// IPv4 checksum (IP_HDRINCL), and a zero UDP checksum means none (RFC 768).
+fn ipv4_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
+        panic!("IPv4 only");
+    };
+    let udp_len = u16::try_from(8 + payload.len()).unwrap();
+    let mut p = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    p[2..4].copy_from_slice(&(udp_len + 20).to_be_bytes());
+    p.extend_from_slice(&src.ip().octets());
+    p.extend_from_slice(&dst.ip().octets());
+    p.extend_from_slice(&src.port().to_be_bytes());
+    p.extend_from_slice(&dst.port().to_be_bytes());
+    p.extend_from_slice(&udp_len.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
 /// Sends `count` NAPTR queries from `from` to `to` at `rate` a second (in bursts of 20 each
 /// millisecond at 20,000 q/s), and counts the answers until a second passes without one.
-fn flood(from: &str, to: SocketAddr, count: usize, rate: usize) -> Tally {
+fn flood(from: &str, to: SocketAddr, count: usize, rate: usize, sender: Sender) -> Tally {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     socket.set_recv_buffer_size(4 << 20).unwrap();
     let src: SocketAddr = format!("{from}:0").parse().unwrap();
@@ -35,6 +65,17 @@ fn flood(from: &str, to: SocketAddr, count: usize, rate: usize) -> Tally {
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
+    let source = socket.local_addr().unwrap();
+    let raw = (sender == Sender::Spoofed).then(|| {
+        let raw = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(255)), // IPPROTO_RAW: we write the IP header
+        )
+        .expect("a raw socket (the test needs CAP_NET_RAW: run it as root)");
+        raw.set_send_buffer_size(4 << 20).unwrap();
+        raw
+    });
     let receiver = socket.try_clone().unwrap();
     let counting = std::thread::spawn(move || {
         let mut t = Tally::default();
@@ -57,7 +98,16 @@ fn flood(from: &str, to: SocketAddr, count: usize, rate: usize) -> Tally {
     let started = Instant::now();
     for i in 0..count {
         q.metadata.id = u16::try_from(i % 65_536).unwrap();
-        socket.send_to(&q.to_vec().unwrap(), to).unwrap();
+        let wire = q.to_vec().unwrap();
+        match &raw {
+            Some(raw) => {
+                let packet = ipv4_udp(source, to, &wire);
+                raw.send_to(&packet, &to.into()).unwrap();
+            }
+            None => {
+                socket.send_to(&wire, to).unwrap();
+            }
+        }
         if (i + 1) % burst == 0 {
             let due =
                 started + Duration::from_micros(u64::try_from((i + 1) * 1_000_000 / rate).unwrap());
@@ -80,9 +130,10 @@ fn a_flood_gets_the_rate_and_slips_while_exempt_and_other_clients_get_everything
     let to = server.addr;
     // The flood and the exempt client share 127.0.0.0/24; the ordinary client is 127.0.1.1.
     let started = Instant::now();
-    let flood_from = std::thread::spawn(move || flood("127.0.0.50", to, 40_000, 20_000));
-    let exempt = std::thread::spawn(move || flood("127.0.0.60", to, 40_000, 20_000));
-    let ordinary = std::thread::spawn(move || flood("127.0.1.1", to, 50, 50));
+    let spoofed = |from| move || flood(from, to, 40_000, 20_000, Sender::Spoofed);
+    let flood_from = std::thread::spawn(spoofed("127.0.0.50"));
+    let exempt = std::thread::spawn(spoofed("127.0.0.60"));
+    let ordinary = std::thread::spawn(move || flood("127.0.1.1", to, 50, 50, Sender::Socket));
     let (flood_from, exempt, ordinary) = (
         flood_from.join().unwrap(),
         exempt.join().unwrap(),
