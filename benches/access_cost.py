@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What access control costs: CPU per answer with `allow_query` lists of 1 and of 10,000
-prefixes, and with response rate limiting on, over the same server with neither, by the
+prefixes, with response rate limiting on, and with a view by Enumservice, over the same server with neither, by the
 side-by-side method (server pinned to CPU 1 with one
 worker, dnsperf at a fixed rate pinned to CPU 0, the server's utime+stime from /proc over the
 answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 127.0.0.1 in
@@ -11,7 +11,12 @@ answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 
   10000     9,999 other /24s (10.0.0.0/24 to 10.39.15.0/24) and 127.0.0.1: a list scanned entry
             by entry would show here;
   rrl       no list, rrl_responses_per_second = 10000000: every answer goes through the rate
-            limiter's bucket (a hash and a compare-and-swap) and none is held back.
+            limiter's bucket (a hash and a compare-and-swap) and none is held back;
+  view-in   a [[view]] of 127.0.0.1 and the zone's hide_services naming it: dnsperf is inside,
+            so each answer costs the view's check and nothing is filtered;
+  view-out  the view is 10.0.0.0/8, so dnsperf is outside and every NAPTR written is matched
+            against the patterns ("P-*", "pstn": the mix's E2U+pstn:tel has a subtype, so
+            nothing is hidden and the answers stay those of the others).
 
 Runs take the variants in turn, each started fresh, and each figure is the median over
 --rounds rounds; every run must lose no query and get only NOERROR/NXDOMAIN. These machines are
@@ -45,7 +50,15 @@ def variants():
         "one": 'allow_query = ["127.0.0.1"]',
         "10000": "allow_query = [" + ", ".join(many) + "]",
         "rrl": "rrl_responses_per_second = 10000000",
+        "view-in": view("127.0.0.1"),
+        "view-out": view("10.0.0.0/8"),
     }
+
+
+def view(members):
+    """A view of `members`, and the zone's rule hiding the P- types and a subtype-less pstn."""
+    top = f'[[view]]\nname = "peers"\nmatch = ["{members}"]'
+    return (top, 'hide_services = { outside = "peers", services = ["P-*", "pstn"] }')
 
 
 def main():

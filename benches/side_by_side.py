@@ -642,11 +642,13 @@ def run_dnsperf(args, srv, qfile, mode, out_path):
 
 
 class Enumd(Server):
-    """enumd with extra config text before its `[log]` table (`cookies = …`, `metrics = …`), for
-    the scripts that compare enumd with itself (benches/cookies.py, benches/ops_cost.py)."""
+    """enumd with extra config text before its `[log]` table (`cookies = …`, `metrics = …`), or a
+    pair (that text, text for its [[zone]]), for the scripts that compare enumd with itself
+    (benches/cookies.py, benches/ops_cost.py, benches/access_cost.py)."""
 
     def __init__(self, args, workdir, tmp, line, prefix=()):
-        self.line = line
+        # A pair is (top-level text, text inside the zone's [[zone]] table).
+        self.line, self.zone_line = line if isinstance(line, tuple) else (line, "")
         self.prefix = list(prefix)
         super().__init__("enumd", args, workdir, tmp)
 
@@ -662,6 +664,7 @@ level = "warn"
 [[zone]]
 apex = "{APEX}"
 file = "{self.args.zone}"
+{self.zone_line}
 """)
         self.cmd = self.prefix + [self.args.enumd, "serve", "--config", conf]
         self.env = dict(os.environ, TOKIO_WORKER_THREADS="1")
