@@ -22,6 +22,9 @@ pub const MAX_RULES: usize = 64;
 #[derive(Debug)]
 pub struct Concealment {
     rules: Vec<Rule>,
+    /// The lower-case bytes any pattern may start with (all 256 if one starts with `*`): most
+    /// records an outsider gets are public, and `E2U+sip` is told so by its `s`.
+    first_bytes: [u64; 4],
 }
 
 #[derive(Debug)]
@@ -51,8 +54,21 @@ impl Concealment {
                 members,
                 patterns,
             })
-            .collect();
-        Self { rules }
+            .collect::<Vec<_>>();
+        let mut first_bytes = [0u64; 4];
+        for p in rules.iter().flat_map(|r| &r.patterns) {
+            match p.first_byte() {
+                Some(b) => first_bytes[usize::from(b >> 6)] |= 1 << (b & 63),
+                None => first_bytes = [u64::MAX; 4],
+            }
+        }
+        Self { rules, first_bytes }
+    }
+
+    /// Whether some pattern may match an Enumservice starting with `b`.
+    fn may_start_with(&self, b: u8) -> bool {
+        let b = b.to_ascii_lowercase();
+        self.first_bytes[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }
 
     /// What `asker` may not see; None when nothing (a member of every view named, or the
@@ -134,6 +150,14 @@ impl Hide<'_> {
         let Some(services) = services_field(rdata) else {
             return false;
         };
+        // Most records an outsider gets are public, and their first Enumservice says so by its
+        // first byte (`E2U+sip`): told apart here, before anything else is read.
+        if let Some(head) = services.get(..5)
+            && !head.contains(&0)
+            && !self.concealment.may_start_with(head[4])
+        {
+            return false;
+        }
         if services.contains(&0) {
             // Only a template has a NUL here (the loader templates no field that has one).
             let Some(aus) = aus() else {
@@ -162,7 +186,9 @@ impl Hide<'_> {
             return false;
         };
         rest.split(|&b| b == b'+').all(|service| {
-            !service.is_empty()
+            service
+                .first()
+                .is_some_and(|&b| self.concealment.may_start_with(b))
                 && self
                     .concealment
                     .rules
@@ -271,6 +297,15 @@ impl Pattern {
         } else {
             Self::Glob(lower.into_bytes())
         })
+    }
+
+    /// The byte a match must start with (lower-case); None when any may (a leading `*`).
+    fn first_byte(&self) -> Option<u8> {
+        match self {
+            Self::Exact(p) | Self::Prefix(p) | Self::Glob(p) => {
+                p.first().copied().filter(|&b| b != b'*')
+            }
+        }
     }
 
     /// Whether one Enumservice (`type[:subtype]`, any case) matches.
@@ -388,6 +423,11 @@ mod tests {
         assert!(!hide.hides(&naptr(""), none), "not an ENUM services field");
         assert!(!hide.hides(&naptr("E2U+"), none));
         assert!(!hide.hides(b"\x00\x01", none), "not NAPTR RDATA");
+        // A pattern that starts with `*` may match any first byte.
+        let c = peers(&["*:tel"]);
+        let hide = c.for_asker(Some(outsider)).unwrap();
+        assert!(hide.hides(&naptr("E2U+voice:tel+sms:tel"), none));
+        assert!(!hide.hides(&naptr("E2U+voice:tel+sip"), none));
         // A template's marker is read as the number it stands for.
         let c = peers(&["4*"]);
         let hide = c.for_asker(Some(outsider)).unwrap();
