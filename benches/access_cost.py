@@ -16,7 +16,8 @@ answers dnsperf counted), on the generated query mix. Every list lets dnsperf's 
             so each answer costs the view's check and nothing is filtered;
   view-out  the view is 10.0.0.0/8, so dnsperf is outside and every NAPTR written is matched
             against the patterns ("P-*", "pstn": the mix's E2U+pstn:tel has a subtype, so
-            nothing is hidden and the answers stay those of the others).
+            nothing is hidden and the answers stay those of the others);
+  acl1000+view  both at once: 999 other /24s and 127.0.0.1, and the view with dnsperf outside.
 
 Runs take the variants in turn, each started fresh, and each figure is the median over
 --rounds rounds; every run must lose no query and get only NOERROR/NXDOMAIN. These machines are
@@ -45,6 +46,7 @@ def log(msg):
 
 def variants():
     many = [f'"10.{k // 256}.{k % 256}.0/24"' for k in range(9_999)] + ['"127.0.0.1"']
+    acl1000 = "allow_query = [" + ", ".join(many[:999] + ['"127.0.0.1"']) + "]"
     return {
         "none": "",
         "one": 'allow_query = ["127.0.0.1"]',
@@ -52,6 +54,8 @@ def variants():
         "rrl": "rrl_responses_per_second = 10000000",
         "view-in": view("127.0.0.1"),
         "view-out": view("10.0.0.0/8"),
+        # The goal: an ACL of 1,000 prefixes and a view on, at most 1.05× none.
+        "acl1000+view": (acl1000 + "\n" + view("10.0.0.0/8")[0], view("10.0.0.0/8")[1]),
     }
 
 
