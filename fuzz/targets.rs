@@ -39,11 +39,18 @@ ns.8 AAAA 2001:db8::8
 
 const SECRET: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhsc2g==";
 
-/// A directory of its own for the fixtures and for zone files under test.
+/// A directory of its own for the fixtures and for zone files under test: in memory
+/// (`/dev/shm`) where there is one, as every `zone_file` input is written there first.
 fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("enumd-fuzz-{}", std::process::id()));
+        let shm = std::path::Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("enumd-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         dir
     })
