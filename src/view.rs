@@ -71,8 +71,8 @@ impl Concealment {
         self.first_bytes[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }
 
-    /// What `asker` may not see; None when nothing (a member of every view named, or the
-    /// operator's own lookups, which have no asker).
+    /// What `asker` may not see; None when nothing (a member of every view named, or an
+    /// in-process lookup without an asker: `lookup::lookup`, the benchmarks).
     pub fn for_asker(&self, asker: Option<Asker<'_>>) -> Option<Hide<'_>> {
         let asker = asker?;
         let mut mask = 0;
@@ -153,15 +153,18 @@ impl Hide<'_> {
         // Most records an outsider gets are public, and their first Enumservice says so by its
         // first byte (`E2U+sip`): told apart here, before anything else is read.
         if let Some(head) = services.get(..5)
-            && !head.contains(&0)
+            && head[..4].eq_ignore_ascii_case(b"e2u+")
+            && head[4] != b'+'
+            && head[4] != 0
             && !self.concealment.may_start_with(head[4])
         {
             return false;
         }
         if services.contains(&0) {
-            // Only a template has a NUL here (the loader templates no field that has one).
+            // A template's marker, read as the number it stands for; a NUL that is not one
+            // (a secondary copies what its primary sends) is matched as it stands.
             let Some(aus) = aus() else {
-                return false;
+                return self.hides_services(services);
             };
             let mut expanded = Vec::with_capacity(services.len() + aus.len());
             for (i, part) in services.split(|&b| b == 0).enumerate() {
@@ -175,28 +178,33 @@ impl Hide<'_> {
         self.hides_services(services)
     }
 
-    /// Whether a services field (`E2U+pstn:tel`) is hidden: every Enumservice in it matches a
-    /// pattern of one of the rules. A field that is not ENUM's (no `E2U+`) is never hidden.
+    /// Whether a services field (`E2U+pstn:tel`) is hidden: it names at least one Enumservice,
+    /// and every one matches a pattern of one of the rules. It fails closed on fields the
+    /// loader would refuse but a secondary may copy: without `E2U+` the field is read as
+    /// Enumservices all the same, and empty ones (`E2U+pstn:tel+`) are passed over rather
+    /// than let a lenient client see a private record. An empty field (a non-terminal NAPTR)
+    /// is never hidden.
     pub fn hides_services(&self, services: &[u8]) -> bool {
-        let Some(rest) = services
-            .get(..4)
-            .filter(|p| p.eq_ignore_ascii_case(b"e2u+"))
-            .map(|_| &services[4..])
-        else {
-            return false;
+        let rest = match services.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case(b"e2u+") => &services[4..],
+            _ => services,
         };
-        rest.split(|&b| b == b'+').all(|service| {
-            service
-                .first()
-                .is_some_and(|&b| self.concealment.may_start_with(b))
+        let mut named = false;
+        for service in rest.split(|&b| b == b'+').filter(|s| !s.is_empty()) {
+            named = true;
+            let matched = self.concealment.may_start_with(service[0])
                 && self
                     .concealment
                     .rules
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| self.mask & (1 << i) != 0)
-                    .any(|(_, rule)| rule.patterns.iter().any(|p| p.matches(service)))
-        })
+                    .any(|(_, rule)| rule.patterns.iter().any(|p| p.matches(service)));
+            if !matched {
+                return false;
+            }
+        }
+        named
     }
 }
 
@@ -207,7 +215,7 @@ pub struct Report {
     pub hidden: usize,
     /// Hidden records by services field, most first.
     pub by_services: Vec<(String, usize)>,
-    /// The owners of the first few hidden records, as text.
+    /// The first few owners of hidden records, each once, as text.
     pub examples: Vec<String>,
 }
 
@@ -225,8 +233,9 @@ pub fn report(zone: &crate::zone::Zone, hide: Hide<'_>) -> Report {
             r.hidden += 1;
             let services = services_field(rdata).unwrap_or_default();
             *by.entry(services.to_vec()).or_default() += 1;
-            if r.examples.len() < 3 {
-                r.examples.push(crate::name::to_text(owner));
+            let owner = crate::name::to_text(owner);
+            if r.examples.len() < 3 && !r.examples.contains(&owner) {
+                r.examples.push(owner);
             }
         }
     });
@@ -420,8 +429,21 @@ mod tests {
             !hide.hides(&naptr("E2U+sip+pstn:tel"), none),
             "sip is public"
         );
-        assert!(!hide.hides(&naptr(""), none), "not an ENUM services field");
+        assert!(!hide.hides(&naptr(""), none), "a non-terminal NAPTR");
         assert!(!hide.hides(&naptr("E2U+"), none));
+        // Fields the loader refuses but a secondary may copy fail closed.
+        assert!(
+            hide.hides(&naptr("E2U+pstn:tel+"), none),
+            "an empty last Enumservice"
+        );
+        assert!(hide.hides(&naptr("E2U++P-x"), none), "an empty first one");
+        assert!(hide.hides(&naptr("pstn:tel"), none), "no E2U+");
+        assert!(
+            hide.hides(&naptr("E2U+pstn:tel\0x"), none),
+            "a NUL, not a template"
+        );
+        assert!(hide.hides(&naptr("E2U+P-x\0"), none));
+        assert!(!hide.hides(&naptr("E2U+sip\0"), none));
         assert!(!hide.hides(b"\x00\x01", none), "not NAPTR RDATA");
         // A pattern that starts with `*` may match any first byte.
         let c = peers(&["*:tel"]);
