@@ -170,24 +170,33 @@ transfer("::1", dns.rdatatype.IXFR, False, serial=1)
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `enumd check --config path`.
+fn enumd_check(path: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+/// Two views, for the `enumd check` configs.
+const TWO_VIEWS: &str = "[[view]]\nname = \"peers\"\nmatch = [\"10.0.0.0/8\"]\n\
+[[view]]\nname = \"lab\"\nmatch = [\"192.0.2.0/24\"]\n\
+[[zone]]\napex = \"e164enum.net.\"\nfile = \"e164enum.net.zone\"\n";
+
 #[test]
 fn check_reports_what_each_view_hides() {
     let dir = common::temp_dir("views-check");
     std::fs::write(dir.join("e164enum.net.zone"), ZONE).unwrap();
     std::fs::write(
         dir.join("enumd.toml"),
-        "[[view]]\nname = \"peers\"\nmatch = [\"10.0.0.0/8\"]\n\
-[[view]]\nname = \"lab\"\nmatch = [\"192.0.2.0/24\"]\n\
-[[zone]]\napex = \"e164enum.net.\"\nfile = \"e164enum.net.zone\"\n\
-hide_services = [{ outside = \"peers\", services = [\"P-*\", \"pstn:*\"] },\n\
-                 { outside = \"lab\", services = [\"h323\"] }]\n",
+        format!(
+            "{TWO_VIEWS}hide_services = [{{ outside = \"peers\", services = [\"P-*\", \"pstn:*\"] }},\n\
+                 {{ outside = \"lab\", services = [\"h323\"] }}]\n"
+        ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
-        .args(["check", "--config"])
-        .arg(dir.join("enumd.toml"))
-        .output()
-        .unwrap();
+    let out = enumd_check(&dir.join("enumd.toml"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -217,18 +226,10 @@ hide_services = [{ outside = \"peers\", services = [\"P-*\", \"pstn:*\"] },\n\
     ] {
         std::fs::write(
             dir.join("bad.toml"),
-            format!(
-                "[[view]]\nname = \"peers\"\nmatch = [\"10.0.0.0/8\"]\n\
-[[view]]\nname = \"lab\"\nmatch = [\"192.0.2.0/24\"]\n\
-[[zone]]\napex = \"e164enum.net.\"\nfile = \"e164enum.net.zone\"\nhide_services = {rule}\n"
-            ),
+            format!("{TWO_VIEWS}hide_services = {rule}\n"),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_enumd"))
-            .args(["check", "--config"])
-            .arg(dir.join("bad.toml"))
-            .output()
-            .unwrap();
+        let out = enumd_check(&dir.join("bad.toml"));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(reason), "{err}");
     }
