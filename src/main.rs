@@ -310,13 +310,13 @@ fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
             .and_then(|c| c.listen.first().copied())
             .unwrap_or_else(|| ([127, 0, 0, 1], 53).into())
     });
-    let opts = client::Options {
+    let opts = client::lookup::Options {
         server,
         follow_referrals: args.follow_referrals,
         service: args.service.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
-    let res = match client::resolve(&number, &args.apex, &opts) {
+    let res = match client::lookup::resolve(&number, &args.apex, &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("enumd lookup: {e}");
@@ -334,17 +334,17 @@ fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
     } else {
         print_resolution(&res);
     }
-    if res.outcome == client::Outcome::Found {
+    if res.outcome == client::lookup::Outcome::Found {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-fn print_resolution(res: &client::Resolution) {
+fn print_resolution(res: &client::lookup::Resolution) {
     println!("{} → {} (asked {})", res.number, res.domain, res.server);
     if res.results.is_empty() {
-        println!("no URI: {}", client::describe(res.outcome));
+        println!("no URI: {}", client::lookup::describe(res.outcome));
         if res.filtered > 0 {
             println!("note: {} rule(s) left out by --service", res.filtered);
         }
