@@ -110,6 +110,9 @@ enum Matcher {
     Regex(regex::Regex),
 }
 
+/// The most heap a compiled NAPTR regexp may take (the regex crate's default is 10 MiB).
+const REGEX_SIZE_LIMIT: usize = 256 << 10;
+
 /// Compiled EREs by their translated pattern, shared across the records of a zone (pilot
 /// wildcards repeat theirs).
 #[derive(Default)]
@@ -195,12 +198,19 @@ impl SubstExpr {
                 let regex = match cache.compiled.get(&pattern) {
                     Some(r) => r.clone(),
                     None => {
-                        let r = regex::Regex::new(&pattern).map_err(|e| {
-                            err(format!(
-                                "the ERE does not compile: {}",
-                                first_line(&e.to_string())
-                            ))
-                        })?;
+                        // A regexp of 255 octets matched against a number of at most 16
+                        // characters needs a small program; a counted repetition such as
+                        // `a{78700}` would otherwise take a second or more to compile (found by
+                        // fuzzing), in a zone load or an UPDATE. The limit fails it at once.
+                        let r = regex::RegexBuilder::new(&pattern)
+                            .size_limit(REGEX_SIZE_LIMIT)
+                            .build()
+                            .map_err(|e| {
+                                err(format!(
+                                    "the ERE does not compile: {}",
+                                    first_line(&e.to_string())
+                                ))
+                            })?;
                         if cache.compiled.len() < REGEX_CACHE_LIMIT {
                             cache.compiled.insert(pattern, r.clone());
                         }
