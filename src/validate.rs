@@ -256,7 +256,12 @@ fn check_regexp(
     if let Some(reason) = services.and_then(|s| scheme_mismatch(s, &scheme, &uri)) {
         out.push(warning("uri-scheme", "RFC 6117 §3.4", reason));
     }
-    if scheme.eq_ignore_ascii_case("tel") && tel_is_number(&uri, &aus) && !has_param(&uri, "enumdi")
+    // RFC 4769 §4: portability data (`;npdi;rn=`) names the owner's own number and says
+    // the dip was made: a client routes on the rn and does not look the number up again.
+    if scheme.eq_ignore_ascii_case("tel")
+        && tel_is_number(&uri, &aus)
+        && !has_param(&uri, "enumdi")
+        && !has_param(&uri, "npdi")
     {
         out.push(warning(
             "tel-loop",
@@ -608,6 +613,10 @@ mod tests {
             [
                 "Warning REGEXP turns +44123 into 'nonsense', which is not a URI [result-not-uri] (RFC 6116 §3.2.3)"
             ]
+        );
+        assert_eq!(
+            findings("u", "E2U+pstn:tel", "!^.*$!tel:+44123;npdi;rn=+4410!", "."),
+            Vec::<String>::new()
         );
         assert_eq!(
             one("!^.*$!tel:+44123!"),

@@ -2475,7 +2475,7 @@ mod tests {
     fn a_shape_checked_once_reports_each_number_s_own_findings() {
         // Both records have one template; the second is not checked again, yet its warning
         // names its own number and its own line.
-        let (listed, shapes) = two_numbers(|n| format!("!^.*$!tel:{n};npdi;rn=+4410!"));
+        let (listed, shapes) = two_numbers(|n| format!("!^.*$!tel:{n};cic=+4410!"));
         assert_eq!(shapes, 1, "one shape, checked once");
         assert_eq!(listed.len(), 2, "{listed:?}");
         assert!(
