@@ -50,6 +50,86 @@ enum Command {
     /// Control a running server over its control socket (`control` in the config). Exit 0
     /// when done, 1 when the command failed, 2 when the server is not reachable.
     Ctl(CtlArgs),
+    /// Apply number ranges and portability lists to a zone on any RFC 2136 server: check
+    /// every record, read the zone, send only the difference as UPDATEs guarded by
+    /// prerequisites. Exit 0 when applied or nothing to do, 1 when some UPDATE was refused or
+    /// not answered (run again to finish), 2 on usage or input errors (nothing sent), 3 when
+    /// the server or zone could not be read (nothing sent).
+    Provision(ProvisionArgs),
+    /// Write a zone's numbers as `provision` input (csv) or as a portability list, from a
+    /// server by AXFR or from a zone file.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    /// Operations: CSV with the header action,number,service,uri,order,preference,ttl; JSON
+    /// lines with those keys; or a portability list number,routing_number[,operator].
+    #[arg(required_unless_present = "plan")]
+    file: Option<PathBuf>,
+    /// With --dry-run: also write the difference to this file, for --plan.
+    #[arg(long, requires = "dry_run")]
+    save_plan: Option<PathBuf>,
+    /// Send the difference a dry run saved with --save-plan, exactly: a number changed since
+    /// makes its UPDATE refused rather than overwritten.
+    #[arg(long, conflicts_with_all = ["file", "dry_run"])]
+    plan: Option<PathBuf>,
+    /// The zone's apex, e.g. 3.4.e164.arpa. (its digit labels say which numbers it holds).
+    #[arg(long)]
+    zone: String,
+    /// The zone's primary server [default: the first `listen` address of --config, else
+    /// 127.0.0.1:53].
+    #[arg(long)]
+    server: Option<std::net::SocketAddr>,
+    /// TSIG key: the name of a [[key]] of --config, or ALGORITHM:NAME:SECRET as nsupdate -y
+    /// takes it.
+    #[arg(long)]
+    key: Option<String>,
+    /// Print the difference and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Send even when the ENUM checks gave warnings (errors always stop the run).
+    #[arg(long)]
+    force: bool,
+    /// Records changed per UPDATE message at most (a number's changes are never split).
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    #[arg(long, value_enum, default_value_t = client::input::Format::Auto)]
+    format: client::input::Format,
+    /// How the current data is read.
+    #[arg(long, value_enum, default_value_t = client::provision::ReadMode::Auto)]
+    read: client::provision::ReadMode,
+    /// TTL of records whose line gives none.
+    #[arg(long, default_value = "3600")]
+    ttl: String,
+    /// ORDER of records whose line gives none (and of portability records).
+    #[arg(long, default_value_t = 100)]
+    order: u16,
+    /// PREFERENCE of records whose line gives none (and of portability records).
+    #[arg(long, default_value_t = 10)]
+    preference: u16,
+    /// Numbers whose changes a dry run prints.
+    #[arg(long, default_value_t = 10)]
+    show: usize,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The zone's apex.
+    #[arg(long)]
+    zone: String,
+    /// Read the zone from this server by AXFR [default: the first `listen` address of
+    /// --config, else 127.0.0.1:53].
+    #[arg(long, conflicts_with = "file")]
+    server: Option<std::net::SocketAddr>,
+    /// Read the zone from this zone file instead.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// TSIG key for the transfer, as for provision.
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, value_enum, default_value_t = client::export::ExportFormat::Csv)]
+    format: client::export::ExportFormat,
 }
 
 #[derive(clap::Args)]
@@ -117,6 +197,12 @@ fn main() -> ExitCode {
     if let Some(Command::Ctl(args)) = &cli.command {
         return ctl(args, &cli.config);
     }
+    if let Some(Command::Provision(args)) = &cli.command {
+        return ExitCode::from(provision(args, &cli.config));
+    }
+    if let Some(Command::Export(args)) = &cli.command {
+        return ExitCode::from(export(args, &cli.config));
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -127,7 +213,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Check { strict } => check(&config, strict),
-        Command::Lookup(_) | Command::Ctl(_) => {
+        Command::Lookup(_) | Command::Ctl(_) | Command::Provision(_) | Command::Export(_) => {
             unreachable!("handled before the config is required")
         }
     }
@@ -235,6 +321,124 @@ fn report_views(apex: &str, zone: &Zone, concealment: &enumd::view::Concealment)
     }
 }
 
+/// The server a client command talks to: `--server`, else the config's first listen address.
+fn server_of(
+    arg: Option<std::net::SocketAddr>,
+    config_path: &std::path::Path,
+) -> std::net::SocketAddr {
+    arg.unwrap_or_else(|| {
+        Config::load(config_path)
+            .ok()
+            .and_then(|c| c.listen.first().copied())
+            .unwrap_or_else(|| ([127, 0, 0, 1], 53).into())
+    })
+}
+
+/// `--key`: ALGORITHM:NAME:SECRET, or the name of a key in the config.
+fn key_of(
+    arg: Option<&str>,
+    config_path: &std::path::Path,
+) -> Result<Option<enumd::config::Key>, String> {
+    use base64::Engine;
+    let Some(arg) = arg else { return Ok(None) };
+    let parts: Vec<&str> = arg.splitn(3, ':').collect();
+    if let [alg, name, secret] = parts[..] {
+        let algorithm = enumd::xfr::tsig::Algorithm::from_config(alg)
+            .ok_or_else(|| format!("--key: algorithm {alg:?}: expected hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1"))?;
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(secret)
+            .map_err(|e| format!("--key: the secret is not base64: {e}"))?;
+        let name = enumd::name::parse(name.as_bytes(), enumd::name::ROOT)
+            .map_err(|e| format!("--key: {name:?}: {e}"))?;
+        return Ok(Some(enumd::config::Key {
+            name,
+            algorithm,
+            secret,
+        }));
+    }
+    let config = Config::load(config_path).map_err(|e| format!("--key {arg}: {e}"))?;
+    let wanted = enumd::name::parse(arg.as_bytes(), enumd::name::ROOT)
+        .map_err(|e| format!("--key: {arg:?}: {e}"))?;
+    config
+        .keys()?
+        .into_iter()
+        .find(|k| enumd::name::eq_ignore_case(&k.name, &wanted))
+        .map(Some)
+        .ok_or_else(|| format!("--key {arg}: no such [[key]] in {}", config_path.display()))
+}
+
+fn apex_of(text: &str) -> Result<Vec<u8>, String> {
+    let text = if text.ends_with('.') {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    };
+    enumd::name::parse(text.as_bytes(), enumd::name::ROOT)
+        .map(|n| enumd::name::to_lowercase(&n))
+        .map_err(|e| format!("--zone {text:?}: {e}"))
+}
+
+fn provision(args: &ProvisionArgs, config_path: &std::path::Path) -> u8 {
+    use client::provision::{self, exit};
+    let setup = || -> Result<provision::Args, String> {
+        let ttl =
+            enumd::rdata::parse_ttl(args.ttl.as_bytes()).map_err(|e| format!("--ttl: {e}"))?;
+        if args.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        Ok(provision::Args {
+            file: args.file.clone(),
+            save_plan: args.save_plan.clone(),
+            plan: args.plan.clone(),
+            apex: apex_of(&args.zone)?,
+            server: server_of(args.server, config_path),
+            key: key_of(args.key.as_deref(), config_path)?,
+            dry_run: args.dry_run,
+            force: args.force,
+            batch: args.batch,
+            format: args.format,
+            read: args.read,
+            defaults: client::input::Defaults {
+                ttl,
+                order: args.order,
+                preference: args.preference,
+            },
+            show: args.show,
+        })
+    };
+    match setup() {
+        Ok(a) => provision::run(&a),
+        Err(e) => {
+            eprintln!("enumd provision: {e}");
+            exit::INPUT
+        }
+    }
+}
+
+fn export(args: &ExportArgs, config_path: &std::path::Path) -> u8 {
+    use client::export::{self, Source};
+    let setup = || -> Result<(Vec<u8>, Source), String> {
+        let apex = apex_of(&args.zone)?;
+        let source = match &args.file {
+            Some(f) => Source::File(f.clone()),
+            None => Source::Server(
+                server_of(args.server, config_path),
+                key_of(args.key.as_deref(), config_path)?,
+            ),
+        };
+        Ok((apex, source))
+    };
+    match setup() {
+        Ok((apex, source)) => {
+            export::run(&apex, &source, args.format, &mut std::io::stdout().lock())
+        }
+        Err(e) => {
+            eprintln!("enumd export: {e}");
+            client::provision::exit::INPUT
+        }
+    }
+}
+
 fn ctl(args: &CtlArgs, config_path: &std::path::Path) -> ExitCode {
     let socket = match &args.socket {
         Some(s) => s.clone(),
@@ -304,12 +508,7 @@ fn lookup(args: &LookupArgs, config_path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = args.server.unwrap_or_else(|| {
-        Config::load(config_path)
-            .ok()
-            .and_then(|c| c.listen.first().copied())
-            .unwrap_or_else(|| ([127, 0, 0, 1], 53).into())
-    });
+    let server = server_of(args.server, config_path);
     let opts = client::lookup::Options {
         server,
         follow_referrals: args.follow_referrals,
