@@ -246,7 +246,7 @@ fn input_errors_name_their_lines_and_nothing_is_sent() {
         "bad-ranges.csv:2: error: \"+43197933x1\" is not a number",
         "bad-ranges.csv:3: warning: +4319793301: Enumservice sipp is not in the IANA registry",
         "bad-ranges.csv:4: warning: +4319793302: REGEXP turns +4319793302 into 'pbx.example.at/4319793302', which is not a URI",
-        "bad-ranges.csv:6: error: +4319793305: line 5 already sets e2u+sip differently",
+        "bad-ranges.csv:6: error: +4319793305 (and 1 more numbers of this line): line 5 already sets e2u+sip differently",
         "bad-ranges.csv:7: error: +4419793307: not in zone 3.4.e164.arpa.",
     ] {
         assert!(t.contains(want), "missing {want:?} in:\n{t}");

@@ -155,6 +155,7 @@ pub fn expand(ops: &[Op], zone: &ZoneNumbers) -> (Vec<Wanted>, Vec<Problem>) {
     let mut cache = RegexCache::default();
     for op in ops {
         let mut findings: Vec<(String, Finding, u64)> = Vec::new();
+        let mut clashes: Vec<(String, Clash, u64)> = Vec::new();
         let mut outside = None;
         for (digits, ext) in op.numbers.iter() {
             let Some(owner) = zone.owner(&digits) else {
@@ -208,10 +209,20 @@ pub fn expand(ops: &[Op], zone: &ZoneNumbers) -> (Vec<Wanted>, Vec<Problem>) {
                 });
                 wanted.len() - 1
             });
-            if let Some(p) = conflict(&wanted[at].steps, &step, &wanted[at].number) {
-                problems.push(p);
+            if let Some(c) = conflict(&wanted[at].steps, &step) {
+                match clashes.iter_mut().find(|(_, seen, _)| *seen == c) {
+                    Some(seen) => seen.2 += 1,
+                    None => clashes.push((wanted[at].number.clone(), c, 1)),
+                }
             }
             wanted[at].steps.push(step);
+        }
+        for (number, c, n) in clashes {
+            problems.push(Problem {
+                line: op.line,
+                severity: Severity::Error,
+                reason: format!("{number}{}: {c}", more(n)),
+            });
         }
         if let Some((digits, n)) = outside {
             problems.push(Problem {
@@ -247,7 +258,7 @@ fn more(n: u64) -> String {
 
 /// Two lines that want different things for one number and Enumservice: `set` twice with
 /// different records, or a delete beside a set or add. Which should win is the input's to say.
-fn conflict(earlier: &[Step], step: &Step, number: &str) -> Option<Problem> {
+fn conflict(earlier: &[Step], step: &Step) -> Option<Clash> {
     let clash = earlier.iter().find(|e| {
         if e.line == step.line {
             return false;
@@ -264,23 +275,38 @@ fn conflict(earlier: &[Step], step: &Step, number: &str) -> Option<Problem> {
                 (Action::Delete, _) | (_, Action::Delete) => true,
             }
     })?;
-    let service = step.services.as_ref().map_or_else(
-        || "every NAPTR".to_string(),
-        |s| String::from_utf8_lossy(s).into_owned(),
-    );
-    Some(Problem {
-        line: step.line,
-        severity: Severity::Error,
-        reason: format!(
-            "{number}: line {} already {} {service} differently (overlapping ranges?); use `add` for a second record of one Enumservice",
-            clash.line,
-            match clash.action {
-                Action::Set => "sets",
-                Action::Add => "adds",
-                Action::Delete => "deletes",
-            }
+    Some(Clash {
+        line: clash.line,
+        action: clash.action,
+        service: step.services.as_ref().map_or_else(
+            || "every NAPTR".to_string(),
+            |s| String::from_utf8_lossy(s).into_owned(),
         ),
     })
+}
+
+/// What an earlier line does that a later one contradicts; one report per line and kind,
+/// however many numbers of the range it touches.
+#[derive(PartialEq, Eq)]
+struct Clash {
+    line: u64,
+    action: Action,
+    service: String,
+}
+
+impl fmt::Display for Clash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let does = match self.action {
+            Action::Set => "sets",
+            Action::Add => "adds",
+            Action::Delete => "deletes",
+        };
+        write!(
+            f,
+            "line {} already {does} {} differently (overlapping ranges?); use `add` for a second record of one Enumservice",
+            self.line, self.service
+        )
+    }
 }
 
 /// A terminal rule for `uri`: `ORDER PREF "u" SERVICES "!^.*$!URI!" .` (RFC 6116 §3.2), with
