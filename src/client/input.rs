@@ -357,11 +357,12 @@ pub fn parse_all(text: &str, format: Format, defaults: Defaults) -> (Vec<Op>, Ve
                 .trim(csv::Trim::All)
                 .from_reader(text.as_bytes());
             let mut columns: Option<Vec<Column>> = None;
+            let mut lines = Lines::new(text);
             for rec in reader.records() {
                 let rec = match rec {
                     Ok(r) => r,
                     Err(e) => {
-                        let line = e.position().map_or(0, |p| line_at(text, p));
+                        let line = e.position().map_or(0, |p| lines.of(p));
                         errors.push(InputError {
                             line,
                             reason: format!("not CSV: {e}"),
@@ -369,7 +370,7 @@ pub fn parse_all(text: &str, format: Format, defaults: Defaults) -> (Vec<Op>, Ve
                         continue;
                     }
                 };
-                let line = rec.position().map_or(0, |p| line_at(text, p));
+                let line = rec.position().map_or(0, |p| lines.of(p));
                 if rec.iter().all(str::is_empty) {
                     continue;
                 }
@@ -428,16 +429,39 @@ pub fn parse_all(text: &str, format: Format, defaults: Defaults) -> (Vec<Op>, Ve
     (ops, errors)
 }
 
-/// The line of a record's start, counted from its byte offset (where the reader started, so
-/// blank lines before the record are stepped over).
-fn line_at(text: &str, p: &csv::Position) -> u64 {
-    let mut at = usize::try_from(p.byte())
-        .unwrap_or(usize::MAX)
-        .min(text.len());
-    while matches!(text.as_bytes().get(at), Some(b'\n' | b'\r')) {
-        at += 1;
+/// Line numbers of records from their byte offsets, counted on from the previous record's
+/// (records come in order, so the whole file is scanned once, not once per record).
+struct Lines<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
     }
-    memchr::memchr_iter(b'\n', &text.as_bytes()[..at]).count() as u64 + 1
+
+    /// The line of a record's start (where the reader started, so blank lines before the
+    /// record are stepped over).
+    fn of(&mut self, p: &csv::Position) -> u64 {
+        let mut at = usize::try_from(p.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while matches!(self.text.get(at), Some(b'\n' | b'\r')) {
+            at += 1;
+        }
+        if at < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        self.line += memchr::memchr_iter(b'\n', &self.text[self.at..at]).count() as u64;
+        self.at = at;
+        self.line
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
