@@ -821,6 +821,33 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_counted_through_blank_lines_comments_and_crlf() {
+        // 2,000 good rows between blank lines, comments and CRLF endings; a bad row every
+        // 500th line must be reported at its own line, as an editor numbers them.
+        let mut text = String::from("number,routing_number\r\n");
+        let mut want = Vec::new();
+        for n in 0..2000u32 {
+            let line = text.matches('\n').count() as u64 + 1;
+            match n % 4 {
+                0 => text.push_str("\r\n"),
+                1 => text.push_str("# a comment\n"),
+                2 => text.push('\n'),
+                _ => {}
+            }
+            let line = line + u64::from(n % 4 != 3);
+            if n % 500 == 499 {
+                text.push_str(&format!("+43{n}x,+4319790\r\n"));
+                want.push(line);
+            } else {
+                text.push_str(&format!("+43{n},+4319790\n"));
+            }
+        }
+        let errs = parse(&text, Format::Portability, D).unwrap_err();
+        let lines: Vec<u64> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, want, "{errs:?}");
+    }
+
+    #[test]
     fn portability_rows_set_or_delete_pstn_tel() {
         let text = "+431979330,+4319790\n+431979331,\n";
         assert_eq!(
