@@ -32,6 +32,11 @@ struct Lab {
 
 impl Lab {
     fn start() -> Self {
+        Self::start_with("allow_update = [\"key:provisioning\"]")
+    }
+
+    /// A lab whose zone takes updates as `allow_update` says (the key may always transfer).
+    fn start_with(allow_update: &str) -> Self {
         let dir = temp_dir("prov");
         std::fs::write(dir.join("z.zone"), ZONE).unwrap();
         std::fs::write(
@@ -40,7 +45,7 @@ impl Lab {
                 "listen = [\"127.0.0.1:0\"]\nstate_dir = \"state\"\n\
                  [[key]]\nname = \"provisioning\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\
                  [[zone]]\napex = \"{APEX}\"\nfile = \"z.zone\"\n\
-                 allow_update = [\"key:provisioning\"]\nallow_transfer = [\"key:provisioning\"]\n"
+                 {allow_update}\nallow_transfer = [\"key:provisioning\"]\n"
             ),
         )
         .unwrap();
@@ -375,5 +380,36 @@ fn a_change_made_after_the_dry_run_is_detected_when_its_plan_is_sent() {
     assert_eq!(
         lab.naptrs("4319793301"),
         ["3600 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:one@pbx.example.at!\" ."]
+    );
+}
+
+#[test]
+fn a_zone_that_refuses_the_key_stops_the_run_with_nothing_applied() {
+    // The key may read the zone but not update it: the first answer is REFUSED, the run stops
+    // there (the messages already in flight are refused too) and says so.
+    let lab = Lab::start_with("allow_update = [\"10.9.9.9/32\"]");
+    let file = lab.write(
+        "block.csv",
+        "number,service,uri\n+4319793300-+4319793398,sip,sip:{extension}@pbx.example.at\n",
+    );
+    let out = lab.provision(&file, &["--batch", "10"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("UPDATE 1 of 10 (input lines 2-2): refused with REFUSED; stopped"),
+        "{t}"
+    );
+    assert!(
+        t.contains("applied 0 of 10 UPDATE message(s): 0 of 99 number(s) changed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("stopped: once what stopped it is mended, run again to finish"),
+        "{t}"
+    );
+    assert_eq!(lab.serial(), 1, "nothing applied");
+    assert_eq!(
+        lab.naptrs("4319793300"),
+        ["600 10 100 \"u\" \"E2U+sip\" \"!^.*$!sip:old@pbx.example.at!\" ."]
     );
 }

@@ -27,6 +27,18 @@ pub struct ReadError {
     pub refused: bool,
 }
 
+/// A request sent and not yet answered.
+pub struct Pending {
+    id: u16,
+    mac: Vec<u8>,
+}
+
+impl Pending {
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+}
+
 /// One TCP connection to the server, messages framed with their length (RFC 1035 §4.2.2).
 pub struct Conn {
     addr: SocketAddr,
@@ -78,20 +90,34 @@ impl Conn {
     }
 
     /// Sends one request and returns its answer, decoded, with the TSIG verified.
-    pub fn exchange(&mut self, mut msg: Vec<u8>) -> Result<Message, String> {
+    pub fn exchange(&mut self, msg: Vec<u8>) -> Result<Message, String> {
+        let sent = self.send(msg)?;
+        self.answer(std::slice::from_ref(&sent)).map(|(_, m)| m)
+    }
+
+    /// Sends one request without waiting for its answer (RFC 7766 §6.2.1.1 pipelining):
+    /// its id and the MAC its answer's must follow, for [`Conn::answer`].
+    pub fn send(&mut self, mut msg: Vec<u8>) -> Result<Pending, String> {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
         let mac = self.sign(&mut msg);
         self.write(&frame(&msg))?;
+        Ok(Pending { id, mac })
+    }
+
+    /// The next answer to one of the requests `pending`, in whatever order the server
+    /// answers: its index in `pending`, and the answer with its TSIG verified. Messages with
+    /// other ids are skipped.
+    pub fn answer(&mut self, pending: &[Pending]) -> Result<(usize, Message), String> {
         let mut buf = Vec::new();
         loop {
             self.read(&mut buf)?;
             let answer = Message::parse(&buf)
                 .map_err(|e| format!("{}: malformed answer: {}", self.addr, e.0))?;
-            if answer.id != id {
+            let Some(at) = pending.iter().position(|p| p.id == answer.id) else {
                 continue;
-            }
-            self.verify(&buf, &answer, &mac)?;
-            return Ok(answer);
+            };
+            self.verify(&buf, &answer, &pending[at].mac)?;
+            return Ok((at, answer));
         }
     }
 

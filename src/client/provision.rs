@@ -165,9 +165,11 @@ fn summary(sent: &Sent, numbers: usize, started: Instant) -> u8 {
         numbers,
         started.elapsed().as_secs_f64(),
         if sent.applied == sent.batches {
-            String::new()
+            ""
+        } else if sent.stopped {
+            "; stopped: once what stopped it is mended, run again to finish"
         } else {
-            "; run again to finish (only what is still different is sent)".into()
+            "; run again to finish (only what is still different is sent)"
         }
     );
     if sent.applied == sent.batches {
@@ -422,11 +424,19 @@ struct Sent {
     batches: usize,
     applied: usize,
     numbers: usize,
+    /// The run stopped before the last batch (the zone refused, the connection broke).
+    stopped: bool,
 }
 
+/// UPDATE messages sent before the first of them is answered. A server that applies queued
+/// updates together (Knot DNS bundles them into one commit, enumd shares one journal sync)
+/// then does so; one that takes them one at a time loses nothing. Batches hold disjoint
+/// numbers, so the order in which they are applied does not matter.
+const IN_FLIGHT: usize = 4;
+
 /// Sends the changes in batches of at most `args.batch` records and [`update::MAX_MESSAGE`]
-/// octets (a number's changes never split), one after the other on one connection. A batch
-/// whose prerequisites fail is reported and the rest go on; a refusal of the whole zone
+/// octets (a number's changes never split), [`IN_FLIGHT`] at a time on one connection. A
+/// batch whose prerequisites fail is reported and the rest go on; a refusal of the whole zone
 /// (REFUSED, NOTAUTH, a TSIG error) or a lost connection stops the run.
 fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
     let batches = batches(changes, args.batch);
@@ -434,25 +444,64 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
         batches: batches.len(),
         applied: 0,
         numbers: 0,
+        stopped: false,
     };
     let mut progress = Progress::new("sent", changes.len() as u64);
-    for (k, batch) in batches.iter().enumerate() {
-        let msg = update::message(conn::random_id(), &args.apex, batch);
-        let first = batch.first().map_or(0, |c| c.line);
-        let last = batch.iter().map(|c| c.line).max().unwrap_or(0);
-        let outcome = conn.exchange(msg);
-        let rcode = match outcome {
-            Ok(answer) => answer.flags & 0xf,
+    let lines = |k: usize| {
+        let b = &batches[k];
+        let first = b.first().map_or(0, |c| c.line);
+        (first, b.iter().map(|c| c.line).max().unwrap_or(0))
+    };
+    let stop = |progress: &mut Progress, k: usize, why: String, waiting: usize| {
+        progress.finish();
+        let (first, last) = lines(k);
+        eprintln!(
+            "UPDATE {} of {} (input lines {first}-{last}): {why}; stopped{}",
+            k + 1,
+            batches.len(),
+            if waiting > 0 {
+                format!(" ({waiting} more sent and not answered)")
+            } else {
+                String::new()
+            }
+        );
+    };
+    let (mut pending, mut which): (Vec<conn::Pending>, Vec<usize>) = (Vec::new(), Vec::new());
+    let mut next = 0;
+    loop {
+        while pending.len() < IN_FLIGHT && next < batches.len() {
+            let mut id = conn::random_id();
+            while pending.iter().any(|p| p.id() == id) {
+                id = conn::random_id();
+            }
+            match conn.send(update::message(id, &args.apex, &batches[next])) {
+                Ok(p) => {
+                    pending.push(p);
+                    which.push(next);
+                }
+                Err(e) => {
+                    stop(&mut progress, next, e, pending.len());
+                    sent.stopped = true;
+                    return sent;
+                }
+            }
+            next += 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let (at, answer) = match conn.answer(&pending) {
+            Ok(r) => r,
             Err(e) => {
-                progress.finish();
-                eprintln!(
-                    "UPDATE {} of {} (input lines {first}-{last}): {e}; stopped",
-                    k + 1,
-                    batches.len()
-                );
+                stop(&mut progress, which[0], e, pending.len() - 1);
+                sent.stopped = true;
                 return sent;
             }
         };
+        pending.swap_remove(at);
+        let k = which.swap_remove(at);
+        let batch = &batches[k];
+        let rcode = answer.flags & 0xf;
         match rcode {
             0 => {
                 sent.applied += 1;
@@ -460,6 +509,7 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
             }
             // RFC 2136 §3.2: a prerequisite did not hold.
             3 | 6..=8 => {
+                let (first, last) = lines(k);
                 progress.suspend(|| {
                     eprintln!(
                         "UPDATE {} of {} (input lines {first}-{last}, {} to {}) refused with {}: a number changed since the zone was read, so nothing of it was applied",
@@ -472,13 +522,9 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
                 });
             }
             _ => {
-                progress.finish();
-                eprintln!(
-                    "UPDATE {} of {} (input lines {first}-{last}) refused with {}; stopped",
-                    k + 1,
-                    batches.len(),
-                    rcode_text(rcode)
-                );
+                let why = format!("refused with {}", rcode_text(rcode));
+                stop(&mut progress, k, why, pending.len());
+                sent.stopped = true;
                 return sent;
             }
         }
