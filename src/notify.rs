@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Key};
 use crate::name;
 use crate::rdata::rtype;
-use crate::xfr::message::{CLASS_IN, Message};
+use crate::xfr::message::{CLASS_IN, Message, random_id};
 use crate::xfr::tsig;
 use crate::zone::Zone;
 
@@ -476,12 +476,6 @@ fn notify_message(id: u16, apex: &[u8], a: &Announce, key: Option<&Key>) -> (Vec
         mac = tsig::sign_request(&mut m, k, now, 300);
     }
     (m, mac)
-}
-
-fn random_id() -> u16 {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    u16::from_be_bytes(b)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
@@ -26,7 +26,7 @@ use crate::ops::metrics;
 use crate::ops::throttle::Throttle;
 use crate::reload::{self, ZoneSet};
 use crate::xfr::message::{CLASS_IN, Message};
-use crate::xfr::tsig::{self, Verdict};
+use crate::xfr::tsig::{self, Verdict, unix_now};
 use crate::xfr::update::{self, rcode, serial_gt};
 use crate::zone::Zone;
 use crate::zone::change::{ChangeSet, difference};
@@ -1218,12 +1218,6 @@ fn at_low_priority<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         done.or_else(|| take().map(|f| f()))
             .unwrap_or_else(|| unreachable!("the job ran on one thread or the other"))
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// How the answer to an UPDATE is signed.

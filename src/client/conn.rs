@@ -12,8 +12,8 @@ use crate::client::plan::{Current, Holdings};
 use crate::config::Key;
 use crate::name;
 use crate::rdata::rtype;
-use crate::xfr::message::{CLASS_IN, Message, Rr};
-use crate::xfr::tsig::{self, ResponseVerifier};
+use crate::xfr::message::{CLASS_IN, Message, Rr, random_id};
+use crate::xfr::tsig::{self, ResponseVerifier, unix_now};
 
 /// How long to wait for a connection, and for each answer.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -337,16 +337,4 @@ pub fn rcode_text(rcode: u16) -> String {
         10 => "NOTZONE".into(),
         other => format!("RCODE {other}"),
     }
-}
-
-pub fn random_id() -> u16 {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    u16::from_be_bytes(b)
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -17,6 +17,7 @@ use crate::config::Key;
 use crate::name;
 use crate::rdata::{self, rtype};
 use crate::validate::Severity;
+use crate::xfr::message::random_id;
 
 /// Exit codes, as `--help` documents them.
 pub mod exit {
@@ -470,9 +471,9 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
     let mut next = 0;
     loop {
         while pending.len() < IN_FLIGHT && next < batches.len() {
-            let mut id = conn::random_id();
+            let mut id = random_id();
             while pending.iter().any(|p| p.id() == id) {
-                id = conn::random_id();
+                id = random_id();
             }
             match conn.send(update::message(id, &args.apex, &batches[next])) {
                 Ok(p) => {

@@ -16,8 +16,8 @@ use crate::config::Key;
 use crate::name;
 use crate::rdata::rtype;
 use crate::record::{Pos, Record};
-use crate::xfr::message::{CLASS_IN, Message};
-use crate::xfr::tsig::{self, ResponseVerifier};
+use crate::xfr::message::{CLASS_IN, Message, random_id};
+use crate::xfr::tsig::{self, ResponseVerifier, unix_now};
 use crate::xfr::update::{rcode, serial_gt, soa_serial};
 use crate::zone::change::{ChangeSet, Rr};
 use crate::zone::journal::Entry;
@@ -648,16 +648,4 @@ fn serial_of_answer(
         .and_then(|d| d.try_into().ok())
         .map(u32::from_be_bytes);
     Ok(SerialAnswer { serial, expire })
-}
-
-fn random_id() -> u16 {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    u16::from_be_bytes(b)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

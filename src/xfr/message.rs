@@ -148,6 +148,13 @@ impl Message {
 const MAX_POINTERS: usize = 64;
 
 /// The name at `at`, uncompressed, and where the bytes after it start.
+/// A random message ID (RFC 5452 §4.3: not guessable, so an answer cannot be forged blind).
+pub fn random_id() -> u16 {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    u16::from_be_bytes(b)
+}
+
 pub fn read_name(msg: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malformed> {
     let mut out = Vec::with_capacity(32);
     let next = read_name_into(msg, at, &mut out)?;

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ use crate::validate;
 use crate::wire::Expiry;
 use crate::xfr::inbound::{self, Ask, Primary, Received};
 use crate::xfr::message::Message;
-use crate::xfr::tsig::{self, Verdict};
+use crate::xfr::tsig::{self, Verdict, unix_now};
 use crate::xfr::update::{rcode, serial_gt};
 use crate::zone::Zone;
 use crate::zone::change::{Rr, difference};
@@ -667,10 +667,4 @@ fn soa_rr(zone: &Zone) -> Rr {
         ttl: zone.rrset_info(soa).ttl,
         rdata: zone.rdatas(soa).next().unwrap_or_default().to_vec(),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

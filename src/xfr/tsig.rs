@@ -8,6 +8,13 @@ use super::message::{CLASS_ANY, Message};
 use crate::config::Key;
 use crate::name;
 
+/// Seconds since 1970: TSIG's clock (RFC 8945 §4.2), and the time stamps kept beside zones.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// TSIG's RR type (RFC 8945 §4.2).
 pub const TSIG: u16 = 250;
 
