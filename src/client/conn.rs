@@ -61,7 +61,11 @@ impl Conn {
             addr,
             input: BufReader::with_capacity(256 << 10, stream),
             output,
-            key: key.cloned(),
+            // Names are compared as the server writes them in its answers: lower case.
+            key: key.map(|k| Key {
+                name: k.name.to_ascii_lowercase(),
+                ..k.clone()
+            }),
         })
     }
 
@@ -100,6 +104,12 @@ impl Conn {
     pub fn send(&mut self, mut msg: Vec<u8>) -> Result<Pending, String> {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
         let mac = self.sign(&mut msg);
+        if msg.len() > usize::from(u16::MAX) {
+            return Err(format!(
+                "a message of {} octets: more than TCP's 65,535 (RFC 1035 §4.2.2)",
+                msg.len()
+            ));
+        }
         self.write(&frame(&msg))?;
         Ok(Pending { id, mac })
     }

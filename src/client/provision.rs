@@ -475,7 +475,24 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
             while pending.iter().any(|p| p.id() == id) {
                 id = random_id();
             }
-            match conn.send(update::message(id, &args.apex, &batches[next])) {
+            let msg = update::message(id, &args.apex, &batches[next]);
+            if msg.len() > update::MAX_WIRE {
+                // Only a single number's change can be this large: batches() keeps the rest
+                // within MAX_MESSAGE. Its records must be changed some other way.
+                let (first, last) = lines(next);
+                progress.suspend(|| {
+                    eprintln!(
+                        "UPDATE {} of {} (input lines {first}-{last}, {}): {} octets, more than one message can carry: not sent",
+                        next + 1,
+                        batches.len(),
+                        batches[next][0].number,
+                        msg.len()
+                    );
+                });
+                next += 1;
+                continue;
+            }
+            match conn.send(msg) {
                 Ok(p) => {
                     pending.push(p);
                     which.push(next);

@@ -4,6 +4,8 @@
 //! overwritten. Owner names are compressed (RFC 1035 §4.1.4) so that a few hundred changes fit
 //! well inside a TCP message.
 
+use std::collections::HashMap;
+
 use crate::client::plan::Change;
 use crate::rdata::rtype;
 use crate::xfr::message::{CLASS_IN, CLASS_NONE};
@@ -12,13 +14,19 @@ use crate::xfr::message::{CLASS_IN, CLASS_NONE};
 /// octets) inside the 65,535 a TCP message can hold.
 pub const MAX_MESSAGE: usize = 60_000;
 
-/// The octets `change` adds to a message at most (names written in full once).
+/// The most octets an UPDATE may take before its TSIG: 65,535 less room for the TSIG record
+/// (its name, a MAC of up to 64 octets and the fixed fields).
+pub const MAX_WIRE: usize = 65_535 - 512;
+
+/// The octets `change` adds to a message at most: its owner written out for every record (a
+/// name past the first 16 KiB of a message cannot be pointed to; its labels then end in a
+/// pointer to the apex, which is never longer than the full owner).
 pub fn size_of(change: &Change) -> usize {
     let rrs = change.before.len().max(1) + change.remove.len() + change.add.len();
     let rdata: usize = change.before.iter().map(|(_, r)| r.len()).sum::<usize>()
         + change.remove.iter().map(Vec::len).sum::<usize>()
         + change.add.iter().map(|(_, r)| r.len()).sum::<usize>();
-    change.owner.len() + rrs * (2 + 10) + rdata
+    rrs * (change.owner.len() + 10) + rdata
 }
 
 /// An UPDATE for `apex` (lower-cased wire form) carrying `changes`: for each name, the
@@ -71,23 +79,25 @@ fn record(m: &mut Vec<u8>, class: u16, ttl: u32, rdata: &[u8]) {
     m.extend_from_slice(rdata);
 }
 
-/// Owner names as pointers: to where the same name was written before, or its labels above
-/// the apex and a pointer to the apex in the zone section (offset 12).
+/// Owner names as pointers: to where the same name was first written (the prerequisite
+/// section's copy serves the update section too), or its labels above the apex and a pointer
+/// to the apex in the zone section (offset 12).
 struct Names<'a> {
     apex: &'a [u8],
-    last: Option<(&'a [u8], usize)>,
+    written: HashMap<&'a [u8], u16>,
 }
 
 impl<'a> Names<'a> {
     fn new(apex: &'a [u8]) -> Self {
-        Self { apex, last: None }
+        Self {
+            apex,
+            written: HashMap::new(),
+        }
     }
 
     fn write(&mut self, m: &mut Vec<u8>, owner: &'a [u8]) {
-        if let Some((name, at)) = self.last
-            && name == owner
-        {
-            m.extend_from_slice(&(0xc000 | u16::try_from(at).unwrap_or(0)).to_be_bytes());
+        if let Some(at) = self.written.get(owner) {
+            m.extend_from_slice(&(0xc000 | at).to_be_bytes());
             return;
         }
         let at = m.len();
@@ -99,7 +109,11 @@ impl<'a> Names<'a> {
             _ => m.extend_from_slice(owner),
         }
         // A pointer holds 14 bits of offset.
-        self.last = (at < 0x3fff).then_some((owner, at));
+        if let Ok(at) = u16::try_from(at)
+            && at < 0x4000
+        {
+            self.written.insert(owner, at);
+        }
     }
 }
 
@@ -165,5 +179,47 @@ mod tests {
                 (fresh, CLASS_IN, 300, new)
             ]
         );
+    }
+
+    #[test]
+    fn size_of_bounds_a_message_past_the_reach_of_pointers() {
+        // 121 numbers, each replacing 3 records by 1: the message runs past the 16 KiB that
+        // pointers reach, where owners are written out again. size_of must still bound it.
+        let apex = name::parse(b"3.4.e164.arpa.", name::ROOT).unwrap();
+        let rdata = |k: usize, n: usize| {
+            let regexp = format!("!^.*$!sip:+43197933{n:04}-{k}@pbx.example.at!");
+            let mut r = b"\x00\x0a\x00\x64\x01u\x07E2U+sip".to_vec();
+            r.push(u8::try_from(regexp.len()).unwrap());
+            r.extend_from_slice(regexp.as_bytes());
+            r.push(0);
+            r
+        };
+        let changes: Vec<Change> = (0..121)
+            .map(|n| {
+                let before: Vec<(u32, Vec<u8>)> = (0..3).map(|k| (600, rdata(k, n))).collect();
+                Change {
+                    owner: {
+                        let digits: String = format!("{n:04}").chars().rev().collect();
+                        let labels: Vec<String> = digits.chars().map(String::from).collect();
+                        let text = format!("{}.3.3.9.7.9.1.3.4.e164.arpa.", labels.join("."));
+                        name::parse(text.as_bytes(), name::ROOT).unwrap()
+                    },
+                    number: format!("+43197933{n:04}"),
+                    line: 2,
+                    remove: before.iter().map(|(_, r)| r.clone()).collect(),
+                    before,
+                    add: vec![(600, rdata(9, n))],
+                }
+            })
+            .collect();
+        let refs: Vec<&Change> = changes.iter().collect();
+        let m = message(7, &apex, &refs);
+        let bound: usize = refs.iter().map(|c| size_of(c)).sum::<usize>() + 12 + apex.len() + 4;
+        assert!(m.len() > 0x4000, "the case is past the pointers' reach");
+        assert!(m.len() <= bound, "{} octets, bound {bound}", m.len());
+        let d = Message::parse(&m).unwrap();
+        assert_eq!(d.answer.len(), 121 * 3);
+        assert_eq!(d.authority.len(), 121 * 4);
+        assert!(d.authority.iter().all(|r| r.owner.ends_with(&apex)));
     }
 }
