@@ -111,7 +111,7 @@ pub fn run(apex: &[u8], source: &Source, format: ExportFormat, out: &mut dyn Wri
                         if !services.eq_ignore_ascii_case("E2U+pstn:tel") {
                             continue;
                         }
-                        let Some(rn) = routing_number(&uri) else {
+                        let Some(rn) = routing_number(&uri, number) else {
                             skipped += 1;
                             continue;
                         };
@@ -149,19 +149,15 @@ fn terminal(rdata: &[u8], number: &str, cache: &mut RegexCache) -> Option<(Naptr
     Some((n, uri))
 }
 
-/// The `rn` parameter of a `tel:` URI with `npdi` (RFC 4694 §4).
-fn routing_number(uri: &str) -> Option<&str> {
-    let params = uri.strip_prefix("tel:")?.split(';').skip(1);
-    let mut rn = None;
-    let mut npdi = false;
-    for p in params {
-        if p.eq_ignore_ascii_case("npdi") {
-            npdi = true;
-        } else if let Some(v) = p.strip_prefix("rn=") {
-            rn = Some(v);
-        }
-    }
-    rn.filter(|_| npdi)
+/// The global routing number of `tel:NUMBER;npdi;rn=+DIGITS` (RFC 4694 §4), the one form a
+/// portability list makes: any other (a local `rn`, more parameters, another number) would
+/// not come back the same, so it is left to the csv export.
+fn routing_number<'a>(uri: &'a str, number: &str) -> Option<&'a str> {
+    let rest = uri.strip_prefix("tel:")?.strip_prefix(number)?;
+    let (npdi, rn) = rest.strip_prefix(';')?.split_once(';')?;
+    let rn = rn.strip_prefix("rn=")?;
+    let global = rn.len() > 1 && rn.starts_with('+') && rn[1..].bytes().all(|b| b.is_ascii_digit());
+    (npdi.eq_ignore_ascii_case("npdi") && global).then_some(rn)
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
@@ -180,10 +176,14 @@ mod tests {
     #[test]
     fn routing_numbers_need_npdi() {
         assert_eq!(
-            routing_number("tel:+431;npdi;rn=+4319790"),
+            routing_number("tel:+431;npdi;rn=+4319790", "+431"),
             Some("+4319790")
         );
-        assert_eq!(routing_number("tel:+431;rn=+4319790"), None);
-        assert_eq!(routing_number("sip:+431@x;npdi;rn=+4"), None);
+        assert_eq!(routing_number("tel:+431;rn=+4319790", "+431"), None);
+        assert_eq!(routing_number("sip:+431@x;npdi;rn=+4", "+431"), None);
+        // Forms a portability list would not give back the same.
+        assert_eq!(routing_number("tel:+431;npdi;rn=4319790", "+431"), None);
+        assert_eq!(routing_number("tel:+431;npdi;rn=+43;cic=+1", "+431"), None);
+        assert_eq!(routing_number("tel:+432;npdi;rn=+4319790", "+431"), None);
     }
 }

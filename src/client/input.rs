@@ -308,13 +308,14 @@ pub fn parse_all(text: &str, format: Format, defaults: Defaults) -> (Vec<Op>, Ve
     let mut numbers = 0u64;
     let mut push = |r: Result<Op, InputError>, errors: &mut Vec<InputError>| match r {
         Ok(op) => {
-            numbers += op.numbers.count();
-            if numbers > MAX_NUMBERS {
+            let total = numbers.saturating_add(op.numbers.count());
+            if total > MAX_NUMBERS {
                 errors.push(InputError {
                     line: op.line,
                     reason: format!("more than {MAX_NUMBERS} numbers in one run: split the file"),
                 });
             } else {
+                numbers = total;
                 ops.push(op);
             }
         }
@@ -514,6 +515,12 @@ fn header(rec: &csv::StringRecord, format: Format, line: u64) -> Result<Vec<Colu
         });
     }
     let portability = cols.contains(&Column::RoutingNumber);
+    if cols.contains(&Column::Operator) && !portability {
+        return Err(InputError {
+            line,
+            reason: "an `operator` column belongs to a portability list (number,routing_number,operator)".into(),
+        });
+    }
     if format == Format::Portability && !portability {
         return Err(InputError {
             line,
@@ -565,7 +572,7 @@ impl Row {
                 self.routing_number = v;
                 self.portability = true;
             }
-            Column::Operator => self.portability = true,
+            Column::Operator => {}
         }
     }
 
@@ -580,7 +587,15 @@ impl Row {
             None => None,
             Some(t) => Some(
                 crate::rdata::parse_ttl(t.as_bytes())
-                    .map_err(|e| err(format!("ttl {t:?}: {e}")))?,
+                    .map_err(|e| err(format!("ttl {t:?}: {e}")))
+                    .and_then(|v| {
+                        // RFC 2181 §8: a TTL above 2^31 - 1 counts as 0 (and no zone loads it).
+                        if v > 0x7fff_ffff {
+                            Err(err(format!("ttl {t:?}: above 2147483647 (RFC 2181 §8)")))
+                        } else {
+                            Ok(v)
+                        }
+                    })?,
             ),
         };
         if self.portability {
@@ -672,7 +687,7 @@ impl Row {
 /// `sip`, `pstn:tel`, `E2U+sip`, `sip+pstn:tel` → the services field, `E2U+sip` (RFC 6116
 /// §3.4.3); its syntax is the loader's rule.
 fn services_field(s: &str) -> Result<String, String> {
-    let field = if s.len() >= 4 && s[..4].eq_ignore_ascii_case("e2u+") {
+    let field = if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("e2u+")) {
         s.to_string()
     } else {
         format!("E2U+{s}")
@@ -714,7 +729,13 @@ impl JsonRow {
                     }),
                 }
             };
-        let portability = self.routing_number.is_some() || self.operator.is_some();
+        if self.operator.is_some() && self.routing_number.is_none() {
+            return Err(InputError {
+                line,
+                reason: "`operator` belongs to a portability line, beside `routing_number`".into(),
+            });
+        }
+        let portability = self.routing_number.is_some();
         if portability && (self.action.is_some() || self.service.is_some() || self.uri.is_some()) {
             return Err(InputError {
                 line,
@@ -888,5 +909,66 @@ mod tests {
             (10, Some("E2U+pstn:tel"))
         );
         assert!(parse("{\"number\":\"+431\",\"colour\":1}\n", Format::Jsonl, D).is_err());
+    }
+
+    #[test]
+    fn hostile_fields_are_errors_not_panics_or_other_actions() {
+        // An `operator` column outside a portability list would have made every row a delete.
+        let e = parse(
+            "action,number,service,uri,operator\nset,+4312,sip,sip:a@b,A1\n",
+            Format::Csv,
+            D,
+        )
+        .unwrap_err();
+        assert!(
+            e[0].reason.contains("belongs to a portability list"),
+            "{e:?}"
+        );
+        let e = parse(
+            "{\"number\":\"+4312\",\"operator\":\"A1\"}\n",
+            Format::Jsonl,
+            D,
+        )
+        .unwrap_err();
+        assert!(e[0].reason.contains("routing_number"), "{e:?}");
+        // A service with a multi-byte character where "E2U+" would end.
+        assert!(
+            parse(
+                "number,service,uri\n+4312,sip\u{e9},sip:a@b\n",
+                Format::Csv,
+                D
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                "number,service,uri\n+4312,abc\u{20ac},sip:a@b\n",
+                Format::Csv,
+                D
+            )
+            .is_err()
+        );
+        // RFC 2181 §8: TTLs stop at 2^31 - 1.
+        let e = parse(
+            "number,service,uri,ttl\n+4312,sip,sip:a@b,2147483648\n",
+            Format::Csv,
+            D,
+        )
+        .unwrap_err();
+        assert!(e[0].reason.contains("above 2147483647"), "{e:?}");
+        let ok = parse(
+            "number,service,uri,ttl\n+4312,sip,sip:a@b,2147483647\n",
+            Format::Csv,
+            D,
+        )
+        .unwrap();
+        assert_eq!(ok[0].ttl, Some(2_147_483_647));
+        // Blocks of 10^14 numbers each, many times over: the count saturates, never wraps.
+        let mut text = String::from("number,service,uri\n");
+        for _ in 0..200 {
+            text.push_str("+1XXXXXXXXXXXXXX,sip,sip:{number}@b\n");
+        }
+        let (ops, errors) = parse_all(&text, Format::Csv, D);
+        assert!(ops.is_empty() && errors.len() == 200, "{} ops", ops.len());
     }
 }

@@ -346,6 +346,25 @@ fn uri_of(rdata: &[u8], aus: &str, cache: &mut RegexCache) -> Option<String> {
     SubstExpr::parse_with(&n.regexp, cache).ok()?.apply(aus)
 }
 
+/// Whether `held` is the rule `made` for the number `aus`, however written: the same ORDER,
+/// PREFERENCE, flags and services (case aside, RFC 3403 §4.1), no replacement, and a regexp
+/// that gives the same URI (`!^\+43(.*)$!sip:\1@x!` beside `!^.*$!sip:+431@x!`). So a zone
+/// written by hand or another tool is not rewritten to provision's own form.
+fn same_rule(held: &[u8], made: &[u8], aus: &str, cache: &mut RegexCache) -> bool {
+    if held == made {
+        return true;
+    }
+    let (Some(h), Some(m)) = (Naptr::from_wire(held), Naptr::from_wire(made)) else {
+        return false;
+    };
+    h.order == m.order
+        && h.preference == m.preference
+        && h.flags.eq_ignore_ascii_case(&m.flags)
+        && h.services.eq_ignore_ascii_case(&m.services)
+        && h.replacement == m.replacement
+        && uri_of(held, aus, cache).is_some_and(|u| uri_of(made, aus, cache) == Some(u))
+}
+
 /// Compares what each number wants with what it holds. `current` has an entry for every
 /// wanted owner that holds anything; a number at a CNAME or below a delegation is an error.
 /// The NAPTR RRset keeps its TTL unless a line gives one; a new one gets `default_ttl`.
@@ -378,12 +397,18 @@ pub fn diff(wanted: &[Wanted], current: &Holdings, default_ttl: u32) -> Plan {
         for s in &w.steps {
             match (s.action, &s.rdata) {
                 (Action::Set, Some(r)) => {
+                    // A record already there that gives the same rule is kept as written.
+                    let r = want
+                        .iter()
+                        .find(|x| same_rule(x, r, &w.number, &mut cache))
+                        .unwrap_or(r)
+                        .clone();
                     want.retain(|x| Some(services_of(x)) != s.services);
-                    want.push(r.clone());
+                    want.push(r);
                     ttl = s.ttl.or(ttl);
                 }
                 (Action::Add, Some(r)) => {
-                    if !want.contains(r) {
+                    if !want.iter().any(|x| same_rule(x, r, &w.number, &mut cache)) {
                         want.push(r.clone());
                     }
                     ttl = s.ttl.or(ttl);
@@ -430,7 +455,8 @@ pub fn diff(wanted: &[Wanted], current: &Holdings, default_ttl: u32) -> Plan {
         plan.added += added;
         plan.removed += removed;
         plan.retimed += retime.len() as u64;
-        plan.unchanged += (want.iter().filter(|r| had(r)).count() - retime.len()) as u64;
+        plan.unchanged +=
+            (want.iter().filter(|r| had(r)).count()).saturating_sub(retime.len()) as u64;
         // The resulting RRset, judged as the loader judges one (only records this run adds).
         let rdatas: Vec<&[u8]> = want.iter().map(Vec::as_slice).collect();
         for (i, f) in validate::check_naptr_rrset(&rdatas) {
@@ -601,5 +627,47 @@ mod tests {
         let plan = diff(&wanted, &cur, 3600);
         assert_eq!(plan.changes[0].remove, vec![mine]);
         assert!(plan.changes[0].add.is_empty());
+    }
+
+    #[test]
+    fn a_record_written_another_way_that_gives_the_same_rule_is_kept() {
+        // `E2U+SIP` and `!^\+43(.*)$!sip:+43\1@b.example!` give +4312 what the line wants:
+        // the record stays as written, and the run has nothing to do.
+        let (wanted, _) = expand(
+            &ops("action,number,service,uri,order,preference\n\
+                 set,+4312,sip,sip:+4312@b.example,10,10\n\
+                 add,+4312,sip,sip:+4312@b.example,10,10\n"),
+            &zone(),
+        );
+        let regexp = br"!^\+43(.*)$!sip:+43\1@b.example!";
+        let mut theirs = b"\x00\x0a\x00\x0a\x01U\x07E2U+SIP".to_vec();
+        theirs.push(u8::try_from(regexp.len()).unwrap());
+        theirs.extend_from_slice(regexp);
+        theirs.push(0);
+        let mut cur = HashMap::new();
+        cur.insert(
+            wanted[0].owner.clone(),
+            Current {
+                naptrs: vec![(60, theirs.clone())],
+                ..Current::default()
+            },
+        );
+        let plan = diff(&wanted, &cur, 3600);
+        assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+        assert_eq!((plan.unchanged, plan.numbers_unchanged), (1, 1));
+        // Another URI, or another PREFERENCE, is a change.
+        let (other, _) = expand(
+            &ops("number,service,uri,order,preference\n+4312,sip,sip:+4312@c.example,10,10\n"),
+            &zone(),
+        );
+        assert_eq!(
+            diff(&other, &cur, 3600).changes[0].remove,
+            vec![theirs.clone()]
+        );
+        let (other, _) = expand(
+            &ops("number,service,uri,order,preference\n+4312,sip,sip:+4312@b.example,10,11\n"),
+            &zone(),
+        );
+        assert_eq!(diff(&other, &cur, 3600).changes[0].remove, vec![theirs]);
     }
 }
