@@ -94,6 +94,11 @@ struct ProvisionArgs {
     /// Records changed per UPDATE message at most (a number's changes are never split).
     #[arg(long, default_value_t = 500)]
     batch: usize,
+    /// UPDATE messages sent before the first is answered (1: one at a time, for a server that
+    /// drops a connection whose requests wait, such as Knot DNS with its default
+    /// tcp-io-timeout while a large zone commits)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    in_flight: u16,
     #[arg(long, value_enum, default_value_t = client::input::Format::Auto)]
     format: client::input::Format,
     /// How the current data is read.
@@ -396,6 +401,7 @@ fn provision(args: &ProvisionArgs, config_path: &std::path::Path) -> u8 {
             dry_run: args.dry_run,
             force: args.force,
             batch: args.batch,
+            in_flight: usize::from(args.in_flight),
             format: args.format,
             read: args.read,
             defaults: client::input::Defaults {

@@ -57,6 +57,8 @@ pub struct Args {
     pub dry_run: bool,
     pub force: bool,
     pub batch: usize,
+    /// UPDATE messages in flight at once (at least 1).
+    pub in_flight: usize,
     pub format: Format,
     pub read: ReadMode,
     pub defaults: Defaults,
@@ -429,14 +431,11 @@ struct Sent {
     stopped: bool,
 }
 
-/// UPDATE messages sent before the first of them is answered. A server that applies queued
-/// updates together (Knot DNS bundles them into one commit, enumd shares one journal sync)
-/// then does so; one that takes them one at a time loses nothing. Batches hold disjoint
-/// numbers, so the order in which they are applied does not matter.
-const IN_FLIGHT: usize = 4;
-
 /// Sends the changes in batches of at most `args.batch` records and [`update::MAX_MESSAGE`]
-/// octets (a number's changes never split), [`IN_FLIGHT`] at a time on one connection. A
+/// octets (a number's changes never split), `args.in_flight` at a time on one connection:
+/// a server that applies queued updates together (Knot DNS bundles them into one commit,
+/// enumd shares one journal sync) then does so, and batches hold disjoint numbers, so the
+/// order in which they are applied does not matter. A
 /// batch whose prerequisites fail is reported and the rest go on; a refusal of the whole zone
 /// (REFUSED, NOTAUTH, a TSIG error) or a lost connection stops the run.
 fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
@@ -470,7 +469,7 @@ fn send(conn: &mut Conn, args: &Args, changes: &[Change]) -> Sent {
     let (mut pending, mut which): (Vec<conn::Pending>, Vec<usize>) = (Vec::new(), Vec::new());
     let mut next = 0;
     loop {
-        while pending.len() < IN_FLIGHT && next < batches.len() {
+        while pending.len() < args.in_flight.max(1) && next < batches.len() {
             let mut id = random_id();
             while pending.iter().any(|p| p.id() == id) {
                 id = random_id();
