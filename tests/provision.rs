@@ -362,6 +362,8 @@ fn a_change_made_after_the_dry_run_is_detected_when_its_plan_is_sent() {
             plan.to_str().unwrap(),
             "--batch",
             "1",
+            "--in-flight",
+            "1",
         ])
         .output()
         .unwrap();
