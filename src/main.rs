@@ -105,13 +105,13 @@ struct ProvisionArgs {
     #[arg(long, value_enum, default_value_t = client::provision::ReadMode::Auto)]
     read: client::provision::ReadMode,
     /// TTL of records whose line gives none.
-    #[arg(long, default_value = "3600")]
+    #[arg(long, default_value_t = client::input::Defaults::STANDARD.ttl.to_string())]
     ttl: String,
     /// ORDER of records whose line gives none (and of portability records).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = client::input::Defaults::STANDARD.order)]
     order: u16,
     /// PREFERENCE of records whose line gives none (and of portability records).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = client::input::Defaults::STANDARD.preference)]
     preference: u16,
     /// Numbers whose changes a dry run prints.
     #[arg(long, default_value_t = 10)]

@@ -86,6 +86,15 @@ pub struct Defaults {
     pub preference: u16,
 }
 
+impl Defaults {
+    /// What `enumd provision` takes when `--ttl`, `--order` and `--preference` are not given.
+    pub const STANDARD: Self = Self {
+        ttl: 3600,
+        order: 100,
+        preference: 10,
+    };
+}
+
 /// A URI with placeholders, parsed once: literal text and the fields that fill the gaps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template(Vec<Piece>);
@@ -761,11 +770,7 @@ impl JsonRow {
 mod tests {
     use super::*;
 
-    const D: Defaults = Defaults {
-        ttl: 3600,
-        order: 100,
-        preference: 10,
-    };
+    const D: Defaults = Defaults::STANDARD;
 
     #[test]
     fn numbers_ranges_and_blocks() {

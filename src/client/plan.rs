@@ -489,11 +489,7 @@ mod tests {
     use super::*;
     use crate::client::input::{self, Defaults, Format};
 
-    const D: Defaults = Defaults {
-        ttl: 3600,
-        order: 100,
-        preference: 10,
-    };
+    const D: Defaults = Defaults::STANDARD;
 
     fn zone() -> ZoneNumbers {
         ZoneNumbers::new(&name::parse(b"3.4.e164.arpa.", name::ROOT).unwrap())
